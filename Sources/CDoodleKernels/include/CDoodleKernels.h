@@ -1,0 +1,77 @@
+// Int8 kernels for the doodle inference engine: packing, u8 x s8 GEMM with fused requantisation, im2col,
+// max pooling and element-wise ops. Three instruction-set paths (portable C, AVX2, AVX-512 VNNI) give
+// bit-identical results; the fastest one the CPU supports is chosen at run time.
+#ifndef CDOODLEKERNELS_H
+#define CDOODLEKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Instruction-set paths. Values are stable (they appear in logs and benchmark output).
+typedef enum {
+    CDoodleKernels_ISA_reference = 0,
+    CDoodleKernels_ISA_avx2 = 1,
+    CDoodleKernels_ISA_avx512vnni = 2,
+} CDoodleKernels_ISA;
+
+/// The fastest path this CPU supports.
+CDoodleKernels_ISA CDoodleKernels_best_isa(void);
+/// 1 if this CPU can run `isa`.
+int CDoodleKernels_isa_supported(CDoodleKernels_ISA isa);
+
+/// Bytes of a GEMM right-hand side packed for `isa`: K x N int8 weights (K rounded up to 4, N to 16).
+size_t CDoodleKernels_packed_size(CDoodleKernels_ISA isa, int K, int N);
+/// Pack weights given as `w[n * K + k]` (one row of K per output column n) for `isa`. Padding is zero.
+void CDoodleKernels_pack_weights(CDoodleKernels_ISA isa, const int8_t *w, int K, int N, void *packed);
+
+/// Requantisation of one GEMM output column: q = clamp(nearbyint(acc * scale) + zero_point, lo, hi).
+typedef struct {
+    const int32_t *bias;   ///< N: int32 bias with the input zero point folded in (bias - za * sum_k w)
+    const float *scale;    ///< N: in_scale * w_scale[n] / out_scale
+    int32_t zero_point;    ///< output zero point
+    int32_t lo, hi;        ///< clamp range (lo = zero_point gives a fused ReLU); within 0...255
+} CDoodleKernels_Requant;
+
+/// C[m][n] = requant(sum_k A[m][k] * B[k][n]) for uint8 A (rows of `lda` bytes, K valid; bytes up to K rounded
+/// up to 4 must be readable) and packed int8 B. C rows are `ldc` bytes apart.
+void CDoodleKernels_gemm_u8s8(CDoodleKernels_ISA isa, const uint8_t *A, size_t lda, int M, int K, int N,
+                              const void *packedB, const CDoodleKernels_Requant *rq, uint8_t *C, size_t ldc);
+
+/// Same GEMM without requantisation: int32 results (for a float output layer). C rows are `ldc` int32s apart.
+void CDoodleKernels_gemm_u8s8_i32(CDoodleKernels_ISA isa, const uint8_t *A, size_t lda, int M, int K, int N,
+                                  const void *packedB, const int32_t *bias, int32_t *C, size_t ldc);
+
+/// Convolution geometry (NHWC uint8 activations, group 1).
+typedef struct {
+    int in_h, in_w, in_c;
+    int k_h, k_w, stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, dil_h, dil_w;
+    int out_h, out_w;
+} CDoodleKernels_ConvShape;
+
+/// Patches of one NHWC image: row p = (oy * out_w + ox) holds k_h * k_w * in_c bytes in (ky, kx, c) order,
+/// padded to `row_bytes`; taps outside the image take `pad_value` (the input zero point).
+void CDoodleKernels_im2col_u8(CDoodleKernels_ISA isa, const CDoodleKernels_ConvShape *s, const uint8_t *in,
+                              uint8_t pad_value, uint8_t *out, size_t row_bytes);
+
+/// Max pooling over one NHWC uint8 image, no padding.
+void CDoodleKernels_maxpool_u8(CDoodleKernels_ISA isa, const uint8_t *in, int in_h, int in_w, int c, int k_h, int k_w, int stride_h,
+                               int stride_w, int out_h, int out_w, uint8_t *out);
+
+/// Element-wise quantised add: q = clamp(nearbyint((a - za) * sa + (b - zb) * sb) + zo, lo, hi), with
+/// sa = scale_a / scale_out and sb = scale_b / scale_out.
+void CDoodleKernels_add_u8(const uint8_t *a, int32_t za, float sa, const uint8_t *b, int32_t zb, float sb,
+                           int32_t zo, int32_t lo, int32_t hi, size_t count, uint8_t *out);
+
+/// Quantised add of a constant: q = clamp(nearbyint((a - za) * sa + b[i % channels]) + zo, lo, hi), where b holds
+/// the constant already divided by the output scale (NHWC, so the channel is the fastest-varying index).
+void CDoodleKernels_add_const_u8(const uint8_t *a, int32_t za, float sa, const float *b, size_t channels,
+                                 int32_t zo, int32_t lo, int32_t hi, size_t count, uint8_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

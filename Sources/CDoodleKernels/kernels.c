@@ -1,0 +1,173 @@
+// Dispatch, packing and the portable reference kernels.
+#include "internal.h"
+
+int CDoodleKernels_isa_supported(CDoodleKernels_ISA isa) {
+    switch (isa) {
+    case CDoodleKernels_ISA_reference:
+        return 1;
+#if defined(__x86_64__)
+    case CDoodleKernels_ISA_avx2:
+        return __builtin_cpu_supports("avx2");
+    case CDoodleKernels_ISA_avx512vnni:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#endif
+    default:
+        return 0;
+    }
+}
+
+CDoodleKernels_ISA CDoodleKernels_best_isa(void) {
+    if (CDoodleKernels_isa_supported(CDoodleKernels_ISA_avx512vnni)) return CDoodleKernels_ISA_avx512vnni;
+    if (CDoodleKernels_isa_supported(CDoodleKernels_ISA_avx2)) return CDoodleKernels_ISA_avx2;
+    return CDoodleKernels_ISA_reference;
+}
+
+size_t CDoodleKernels_packed_size(CDoodleKernels_ISA isa, int K, int N) {
+    (void)isa;  // every path shares one layout
+    return (size_t)CDK_PANELS(N) * cdk_panel_bytes(K);
+}
+
+void CDoodleKernels_pack_weights(CDoodleKernels_ISA isa, const int8_t *w, int K, int N, void *packed) {
+    int8_t *out = (int8_t *)packed;
+    memset(out, 0, CDoodleKernels_packed_size(isa, K, N));
+    const int K4 = CDK_K4(K);
+    for (int n = 0; n < N; n++) {
+        int8_t *panel = out + (size_t)(n / CDK_PANEL) * cdk_panel_bytes(K);
+        for (int k = 0; k < K; k++) {
+            panel[((size_t)(k / 4) * CDK_PANEL + (n % CDK_PANEL)) * 4 + (k % 4)] = w[(size_t)n * K + k];
+        }
+    }
+    (void)K4;
+}
+
+void cdk_gemm_reference(const uint8_t *A, size_t lda, int M, int K, int N, const int8_t *B,
+                        const CDoodleKernels_Requant *rq, const int32_t *bias, uint8_t *C8, int32_t *C32,
+                        size_t ldc) {
+    const size_t pb = cdk_panel_bytes(K);
+    for (int m = 0; m < M; m++) {
+        const uint8_t *a = A + (size_t)m * lda;
+        for (int n = 0; n < N; n++) {
+            const int8_t *panel = B + (size_t)(n / CDK_PANEL) * pb + (n % CDK_PANEL) * 4;
+            int32_t acc = bias ? bias[n] : 0;
+            for (int k = 0; k < K; k++) {
+                acc += (int32_t)a[k] * (int32_t)panel[(size_t)(k / 4) * CDK_PANEL * 4 + (k % 4)];
+            }
+            if (C8) {
+                C8[(size_t)m * ldc + n] = cdk_requant(acc, rq->scale[n], rq->zero_point, rq->lo, rq->hi);
+            } else {
+                C32[(size_t)m * ldc + n] = acc;
+            }
+        }
+    }
+}
+
+typedef void (*cdk_gemm_fn)(const uint8_t *, size_t, int, int, int, const int8_t *, const CDoodleKernels_Requant *,
+                            const int32_t *, uint8_t *, int32_t *, size_t);
+
+static cdk_gemm_fn cdk_gemm_for(CDoodleKernels_ISA isa) {
+#if defined(__x86_64__)
+    if (isa == CDoodleKernels_ISA_avx512vnni) return cdk_gemm_avx512vnni;
+    if (isa == CDoodleKernels_ISA_avx2) return cdk_gemm_avx2;
+#endif
+    (void)isa;
+    return cdk_gemm_reference;
+}
+
+void CDoodleKernels_gemm_u8s8(CDoodleKernels_ISA isa, const uint8_t *A, size_t lda, int M, int K, int N,
+                              const void *packedB, const CDoodleKernels_Requant *rq, uint8_t *C, size_t ldc) {
+    cdk_gemm_for(isa)(A, lda, M, K, N, (const int8_t *)packedB, rq, rq->bias, C, NULL, ldc);
+}
+
+void CDoodleKernels_gemm_u8s8_i32(CDoodleKernels_ISA isa, const uint8_t *A, size_t lda, int M, int K, int N,
+                                  const void *packedB, const int32_t *bias, int32_t *C, size_t ldc) {
+    cdk_gemm_for(isa)(A, lda, M, K, N, (const int8_t *)packedB, NULL, bias, NULL, C, ldc);
+}
+
+void CDoodleKernels_im2col_u8(CDoodleKernels_ISA isa, const CDoodleKernels_ConvShape *s, const uint8_t *in,
+                              uint8_t pad_value, uint8_t *out, size_t row_bytes) {
+#if defined(__x86_64__)
+    if (isa == CDoodleKernels_ISA_avx512vnni) {
+        cdk_im2col_avx512(s, in, pad_value, out, row_bytes);
+        return;
+    }
+#endif
+    (void)isa;
+    cdk_im2col_reference(s, in, pad_value, out, row_bytes);
+}
+
+void cdk_im2col_reference(const CDoodleKernels_ConvShape *s, const uint8_t *in, uint8_t pad_value, uint8_t *out,
+                         size_t row_bytes) {
+    const size_t c = (size_t)s->in_c;
+    const size_t used = (size_t)s->k_h * s->k_w * c;
+    for (int oy = 0; oy < s->out_h; oy++) {
+        for (int ox = 0; ox < s->out_w; ox++) {
+            uint8_t *row = out + ((size_t)oy * s->out_w + ox) * row_bytes;
+            uint8_t *dst = row;
+            for (int ky = 0; ky < s->k_h; ky++) {
+                const int iy = oy * s->stride_h - s->pad_top + ky * s->dil_h;
+                for (int kx = 0; kx < s->k_w; kx++, dst += c) {
+                    const int ix = ox * s->stride_w - s->pad_left + kx * s->dil_w;
+                    if (iy < 0 || iy >= s->in_h || ix < 0 || ix >= s->in_w) {
+                        memset(dst, pad_value, c);
+                    } else if (c == 1) {
+                        *dst = in[(size_t)iy * s->in_w + ix];
+                    } else {
+                        memcpy(dst, in + ((size_t)iy * s->in_w + ix) * c, c);
+                    }
+                }
+            }
+            if (row_bytes > used) memset(row + used, 0, row_bytes - used);
+        }
+    }
+}
+
+void CDoodleKernels_maxpool_u8(CDoodleKernels_ISA isa, const uint8_t *in, int in_h, int in_w, int c, int k_h,
+                               int k_w, int stride_h, int stride_w, int out_h, int out_w, uint8_t *out) {
+    (void)in_h;
+#if defined(__x86_64__)
+    if (isa == CDoodleKernels_ISA_avx512vnni) {
+        cdk_maxpool_avx512(in, in_w, c, k_h, k_w, stride_h, stride_w, out_h, out_w, out);
+        return;
+    }
+#endif
+    (void)isa;
+    cdk_maxpool_reference(in, in_w, c, k_h, k_w, stride_h, stride_w, out_h, out_w, out);
+}
+
+void cdk_maxpool_reference(const uint8_t *in, int in_w, int c, int k_h, int k_w, int stride_h, int stride_w,
+                           int out_h, int out_w, uint8_t *out) {
+    for (int oy = 0; oy < out_h; oy++) {
+        for (int ox = 0; ox < out_w; ox++) {
+            uint8_t *dst = out + ((size_t)oy * out_w + ox) * c;
+            const uint8_t *first = in + ((size_t)(oy * stride_h) * in_w + ox * stride_w) * c;
+            memcpy(dst, first, (size_t)c);
+            for (int ky = 0; ky < k_h; ky++) {
+                for (int kx = 0; kx < k_w; kx++) {
+                    const uint8_t *src = in + ((size_t)(oy * stride_h + ky) * in_w + (ox * stride_w + kx)) * c;
+                    for (int i = 0; i < c; i++) dst[i] = src[i] > dst[i] ? src[i] : dst[i];
+                }
+            }
+        }
+    }
+}
+
+void CDoodleKernels_add_u8(const uint8_t *a, int32_t za, float sa, const uint8_t *b, int32_t zb, float sb,
+                           int32_t zo, int32_t lo, int32_t hi, size_t count, uint8_t *out) {
+    for (size_t i = 0; i < count; i++) {
+        float v = (float)((int32_t)a[i] - za) * sa + (float)((int32_t)b[i] - zb) * sb;
+        v = fmaxf(v, (float)(lo - zo));
+        v = fminf(v, (float)(hi - zo));
+        out[i] = (uint8_t)((int32_t)nearbyintf(v) + zo);
+    }
+}
+
+void CDoodleKernels_add_const_u8(const uint8_t *a, int32_t za, float sa, const float *b, size_t channels,
+                                 int32_t zo, int32_t lo, int32_t hi, size_t count, uint8_t *out) {
+    for (size_t i = 0; i < count; i++) {
+        float v = (float)((int32_t)a[i] - za) * sa + b[i % channels];
+        v = fmaxf(v, (float)(lo - zo));
+        v = fminf(v, (float)(hi - zo));
+        out[i] = (uint8_t)((int32_t)nearbyintf(v) + zo);
+    }
+}

@@ -1,0 +1,85 @@
+import DoodleEngine
+import Foundation
+
+/// Single-thread throughput of the doodle engine at several batch sizes, printed as one JSON line per row.
+///
+///     doodle-engine-bench MODEL IMAGES.u8 [--isa NAME] [--batches 1,8,64,256] [--seconds 2]
+///
+/// IMAGES.u8 is N x 784 bytes (e.g. the golden images). `bench/engine/run` drives this beside onnxruntime.
+@main
+struct EngineBench {
+    nonisolated static func main() throws {
+        var args = Array(CommandLine.arguments.dropFirst())
+        func option(_ name: String) -> String? {
+            guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+            defer { args.removeSubrange(i...(i + 1)) }
+            return args[i + 1]
+        }
+        let isaName = option("--isa")
+        let batches = (option("--batches") ?? "1,8,64,256").split(separator: ",").compactMap { Int($0) }
+        let seconds = Double(option("--seconds") ?? "2") ?? 2
+        let peak = Double(option("--peak-macs-per-cycle") ?? "128") ?? 128
+        guard args.count == 2 else {
+            FileHandle.standardError.write(Data("usage: doodle-engine-bench MODEL IMAGES.u8 [--isa NAME] [--batches 1,8] [--seconds S]\n".utf8))
+            exit(2)
+        }
+        let isa = isaName.flatMap(KernelISA.init(name:)) ?? .best
+        let engine = try InferenceEngine(contentsOf: URL(fileURLWithPath: args[0]), isa: isa)
+        let images = try [UInt8](Data(contentsOf: URL(fileURLWithPath: args[1])))
+        let count = images.count / engine.inputBytes
+        let ghz = cpuGHz()
+        for batch in batches {
+            let (done, elapsed) = try measure(engine: engine, images: images, count: count, batch: batch, seconds: seconds)
+            let perSecond = Double(done) / elapsed
+            let macs = perSecond * Double(engine.macsPerImage)
+            let share = ghz.map { macs / ($0 * 1e9 * peak) }
+            var row: [String: Any] = ["engine": "doodled-\(isa)", "batch": batch, "images_per_s": perSecond.rounded(),
+                                      "macs_per_s": macs, "macs_per_image": engine.macsPerImage]
+            if let share { row["share_of_vnni_peak"] = share; row["cpu_ghz"] = ghz }
+            let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    /// Runs batches back to back for `seconds` after a warm-up; returns images done and seconds taken.
+    static func measure(engine: InferenceEngine, images: [UInt8], count: Int, batch: Int,
+                        seconds: Double) throws -> (Int, Double) {
+        let scratch = engine.makeScratch(maxBatch: batch)
+        var scores = [Float](repeating: 0, count: batch * engine.classCount)
+        var done = 0
+        var offset = 0
+        var warm = max(3, 2000 / batch)
+        let start = DispatchTime.now().uptimeNanoseconds
+        var measureFrom = start
+        var elapsed = 0.0
+        while elapsed < seconds {
+            if offset + batch > count { offset = 0 }
+            try images.withUnsafeBytes { px in
+                try scores.withUnsafeMutableBufferPointer { s in
+                    try engine.run(images: UnsafeRawBufferPointer(rebasing: px[(offset * engine.inputBytes)...]),
+                                   count: batch, scratch: scratch, scores: s)
+                }
+            }
+            offset += batch
+            if warm > 0 {
+                warm -= 1
+                if warm == 0 { measureFrom = DispatchTime.now().uptimeNanoseconds }
+                continue
+            }
+            done += batch
+            elapsed = Double(DispatchTime.now().uptimeNanoseconds - measureFrom) / 1e9
+        }
+        return (done, elapsed)
+    }
+
+    /// The CPU's clock from /proc/cpuinfo (MHz of the first core), if it says.
+    static func cpuGHz() -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("cpu MHz") {
+            if let v = line.split(separator: ":").last.flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }) {
+                return v / 1000
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import SwiftProtobuf
+import Testing
+
+@testable import DoodleEngine
+
+/// Runs `engine` over every golden image in batches of `batch`, returning the quantised logits.
+func quantizedLogits(_ engine: InferenceEngine, _ golden: GoldenSet, batch: Int) throws -> [UInt8] {
+    let scratch = engine.makeScratch(maxBatch: batch)
+    var out = [UInt8](repeating: 0, count: golden.count * engine.classCount)
+    var start = 0
+    while start < golden.count {
+        let n = min(batch, golden.count - start)
+        try golden.images.withUnsafeBytes { px in
+            try out.withUnsafeMutableBufferPointer { buf in
+                let images = UnsafeRawBufferPointer(rebasing: px[(start * engine.inputBytes)...])
+                let dst = UnsafeMutableBufferPointer(rebasing: buf[(start * engine.classCount)...])
+                try engine.runQuantizedLogits(images: images, count: n, scratch: scratch, logits: dst)
+            }
+        }
+        start += n
+    }
+    return out
+}
+
+func argmax(_ row: ArraySlice<UInt8>) -> Int {
+    var best = row.startIndex
+    for i in row.indices where row[i] > row[best] { best = i }
+    return best - row.startIndex
+}
+
+/// Compares with onnxruntime: the largest difference in quantisation steps and the share of equal top-1.
+func compare(_ ours: [UInt8], _ golden: GoldenSet) -> (maxStep: Int, top1Agreement: Double) {
+    var maxStep = 0
+    var agree = 0
+    for i in 0..<golden.count {
+        let range = (i * golden.classes)..<((i + 1) * golden.classes)
+        for j in range { maxStep = max(maxStep, abs(Int(ours[j]) - Int(golden.logits[j]))) }
+        if argmax(ours[range]) == argmax(golden.logits[range]) { agree += 1 }
+    }
+    return (maxStep, Double(agree) / Double(golden.count))
+}
+
+@Suite("Inference engine")
+struct InferenceEngineTests {
+    static let shippedModel = GoldenSet.repoRoot.appendingPathComponent("models/quickdraw-345/model.onnx")
+
+    @Test("tiny fixture model matches onnxruntime on every kernel path", arguments: KernelISA.supported)
+    func tinyMatchesOnnxRuntime(isa: KernelISA) throws {
+        let dir = GoldenSet.fixture("tiny")
+        let golden = try GoldenSet(directory: dir)
+        let engine = try InferenceEngine(contentsOf: dir.appendingPathComponent("tiny.onnx"), isa: isa)
+        #expect(engine.classCount == 10)
+        #expect(engine.metadata.labels.first == "digit0")
+        for batch in [1, 5, 96] {
+            let result = compare(try quantizedLogits(engine, golden, batch: batch), golden)
+            #expect(result.maxStep <= 1, "batch \(batch): off by \(result.maxStep) steps")
+            #expect(result.top1Agreement >= 0.98, "batch \(batch): top-1 agreement \(result.top1Agreement)")
+        }
+    }
+
+    @Test("shipped model matches onnxruntime on 2,000 real drawings on every kernel path",
+          arguments: KernelISA.supported)
+    func shippedMatchesOnnxRuntime(isa: KernelISA) throws {
+        let golden = try GoldenSet(directory: GoldenSet.fixture("quickdraw-345"))
+        #expect(golden.count >= 2000)
+        let engine = try InferenceEngine(contentsOf: Self.shippedModel, isa: isa)
+        #expect(engine.classCount == 345)
+        #expect(engine.inputBytes == 784)
+        #expect(engine.metadata.labels.count == 345)
+        #expect(engine.metadata.labels[1] == "airplane")
+        for batch in isa == .reference ? [64] : [1, 64, 256] {
+            let result = compare(try quantizedLogits(engine, golden, batch: batch), golden)
+            #expect(result.maxStep <= 1, "batch \(batch): off by \(result.maxStep) steps")
+            #expect(result.top1Agreement >= 0.999, "batch \(batch): top-1 agreement \(result.top1Agreement)")
+        }
+    }
+
+    @Test("every kernel path gives the same bits")
+    func pathsAgree() throws {
+        let golden = try GoldenSet(directory: GoldenSet.fixture("quickdraw-345"))
+        let subset = GoldenSet.prefix(golden, 300)
+        let outputs = try KernelISA.supported.map { isa in
+            try quantizedLogits(InferenceEngine(contentsOf: Self.shippedModel, isa: isa), subset, batch: 37)
+        }
+        for o in outputs.dropFirst() { #expect(o == outputs[0]) }
+    }
+
+    @Test("probabilities are a softmax of the logits")
+    func probabilities() throws {
+        let golden = GoldenSet.prefix(try GoldenSet(directory: GoldenSet.fixture("quickdraw-345")), 16)
+        let engine = try InferenceEngine(contentsOf: Self.shippedModel)
+        let scratch = engine.makeScratch(maxBatch: 16)
+        var scores = [Float](repeating: 0, count: 16 * engine.classCount)
+        try golden.images.withUnsafeBytes { px in
+            try scores.withUnsafeMutableBufferPointer { try engine.run(images: px, count: 16, scratch: scratch, scores: $0) }
+        }
+        for i in 0..<16 {
+            let row = scores[(i * 345)..<((i + 1) * 345)]
+            #expect(abs(row.reduce(0, +) - 1) < 1e-4)
+            let best = row.indices.max(by: { row[$0] < row[$1] })! - row.startIndex
+            let goldenRow = golden.logits[(i * 345)..<((i + 1) * 345)]
+            #expect(goldenRow[goldenRow.startIndex + best] == goldenRow.max())
+        }
+    }
+
+    @Test("threads sharing one engine, each with its own scratch, get identical results")
+    func concurrentRuns() async throws {
+        let golden = GoldenSet.prefix(try GoldenSet(directory: GoldenSet.fixture("quickdraw-345")), 200)
+        let engine = try InferenceEngine(contentsOf: Self.shippedModel)
+        let expected = try quantizedLogits(engine, golden, batch: 8)
+        try await withThrowingTaskGroup(of: [UInt8].self) { group in
+            for t in 0..<4 {
+                group.addTask { try quantizedLogits(engine, golden, batch: 3 + t) }
+            }
+            for try await result in group { #expect(result == expected) }
+        }
+    }
+
+    @Test("an unsupported operator is refused, naming the node and op type")
+    func refusesUnsupportedOps() throws {
+        let graph = try ONNXGraph(contentsOf: GoldenSet.fixture("tiny").appendingPathComponent("tiny.onnx"))
+        var model = graph.model
+        let index = try #require(model.graph.node.firstIndex(where: { $0.opType == "MaxPool" }))
+        model.graph.node[index].opType = "AveragePool"
+        model.graph.node[index].name = "pool_under_test"
+        #expect {
+            try InferenceEngine(serialized: try model.serializedData())
+        } throws: { error in
+            let e = error as? EngineError
+            return e?.node == "pool_under_test" && e?.opType == "AveragePool" && "\(error)".contains("AveragePool")
+        }
+    }
+
+    @Test("bad files and bad calls are errors, not crashes")
+    func badInput() throws {
+        #expect(throws: EngineError.self) { try InferenceEngine(serialized: Data([1, 2, 3, 4, 5])) }
+        #expect(throws: EngineError.self) { try InferenceEngine(contentsOf: URL(fileURLWithPath: "/nonexistent.onnx")) }
+        let engine = try InferenceEngine(contentsOf: Self.shippedModel)
+        let scratch = engine.makeScratch(maxBatch: 2)
+        var scores = [Float](repeating: 0, count: 3 * 345)
+        let pixels = [UInt8](repeating: 0, count: 3 * 784)
+        #expect(throws: EngineError.self) {
+            try pixels.withUnsafeBytes { px in
+                try scores.withUnsafeMutableBufferPointer { try engine.run(images: px, count: 3, scratch: scratch, scores: $0) }
+            }
+        }
+        #expect(throws: EngineError.self) {
+            try pixels.withUnsafeBytes { px in
+                try scores.withUnsafeMutableBufferPointer {
+                    try engine.run(images: UnsafeRawBufferPointer(rebasing: px[0..<100]), count: 1, scratch: scratch, scores: $0)
+                }
+            }
+        }
+    }
+}
+
+extension GoldenSet {
+    static func prefix(_ g: GoldenSet, _ n: Int) -> GoldenSet {
+        GoldenSet(images: Array(g.images.prefix(n * 784)), logits: Array(g.logits.prefix(n * g.classes)),
+                  count: min(n, g.count), classes: g.classes)
+    }
+
+    init(images: [UInt8], logits: [UInt8], count: Int, classes: Int) {
+        self.images = images
+        self.logits = logits
+        self.count = count
+        self.classes = classes
+    }
+}

@@ -1,0 +1,113 @@
+"""Score any ONNX model on labelled drawings: top-1, top-3 and a per-class table.
+
+    python -m training.evaluate --model models/quickdraw-345/model.onnx FILE [FILE ...]
+
+FILE: ndjson(.gz) of simplified or raw drawings (raw ones are normalised first, as the daemon does), or an npz of
+bitmaps (``images``, ``labels``). ``--validation`` scores the deterministic validation split of the shared data
+instead. ``--json OUT`` writes the numbers; ``--confusion-png OUT`` draws the confusion matrix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from . import data as qd
+from .train import render_all, split
+
+
+def predict(model: Path, images: np.ndarray, threads: int = 2) -> np.ndarray:
+    """Probabilities (N x classes) from onnxruntime for N x 784 uint8 images."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    out_name = "probabilities" if any(o.name == "probabilities" for o in sess.get_outputs()) else sess.get_outputs()[0].name
+    x = images.astype(np.float32).reshape(-1, 1, 28, 28) / 255.0
+    return np.concatenate([sess.run([out_name], {"image": x[i : i + 512]})[0] for i in range(0, len(x), 512)])
+
+
+def load_labelled(files: list[str], categories: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    ds = qd.load(files, categories)
+    images = render_all(ds.strokes)
+    labels = np.array(ds.stroke_labels, dtype=np.int64)
+    if len(ds.bitmaps):
+        images = np.concatenate([images, ds.bitmaps]) if len(images) else ds.bitmaps
+        labels = np.concatenate([labels, ds.bitmap_labels])
+    return images, labels
+
+
+def report(probs: np.ndarray, labels: np.ndarray, categories: list[str]) -> dict:
+    order = np.argsort(-probs, axis=1)
+    top1 = order[:, 0] == labels
+    top3 = (order[:, :3] == labels[:, None]).any(axis=1)
+    per_class = []
+    for c in range(len(categories)):
+        sel = labels == c
+        if sel.any():
+            per_class.append({"class": categories[c], "index": c, "n": int(sel.sum()), "top1": float(top1[sel].mean()),
+                              "top3": float(top3[sel].mean())})
+    confusion = np.zeros((len(categories), len(categories)), np.int64)
+    np.add.at(confusion, (labels, order[:, 0]), 1)
+    pairs = [(int(confusion[i, j]), categories[i], categories[j]) for i, j in zip(*np.nonzero(confusion)) if i != j]
+    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
+    return {"n": int(len(labels)), "top1": float(top1.mean()), "top3": float(top3.mean()), "per_class": per_class,
+            "confused_pairs": [{"true": t, "predicted": p, "count": n} for n, t, p in pairs[:50]],
+            "confusion": confusion}
+
+
+def draw_confusion(confusion: np.ndarray, path: Path, cell: int = 2) -> None:
+    """Row-normalised confusion matrix as a PNG (true class down, predicted across), drawn with cairo."""
+    import cairo
+
+    n = confusion.shape[0]
+    rows = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    surface = cairo.ImageSurface(cairo.FORMAT_RGB24, n * cell, n * cell)
+    ctx = cairo.Context(surface)
+    ctx.set_source_rgb(1, 1, 1)
+    ctx.paint()
+    for i, j in zip(*np.nonzero(rows)):
+        v = float(rows[i, j]) ** 0.5
+        ctx.set_source_rgb(1 - v, 1 - v, 1 - 0.4 * v)
+        ctx.rectangle(j * cell, i * cell, cell, cell)
+        ctx.fill()
+    surface.write_to_png(str(path))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, type=Path)
+    ap.add_argument("files", nargs="*")
+    ap.add_argument("--validation", action="store_true", help="score the validation split of the shared data")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--confusion-png", type=Path)
+    ap.add_argument("--quiet", action="store_true", help="no per-class table")
+    args = ap.parse_args(argv)
+    categories = qd.load_categories()
+    if args.validation:
+        _, _, va_s, va_l, _, _ = split(qd.load(qd.default_sources(), categories), 20)
+        images, labels = render_all(va_s), np.asarray(va_l)
+    elif args.files:
+        images, labels = load_labelled(args.files, categories)
+    else:
+        ap.error("give FILE(s) or --validation")
+    r = report(predict(args.model, images), labels, categories)
+    if not args.quiet:
+        print(f"{'class':<28}{'n':>6}{'top-1':>8}{'top-3':>8}")
+        for row in sorted(r["per_class"], key=lambda x: (-x["top1"], x["class"])):
+            print(f"{row['class']:<28}{row['n']:>6}{100 * row['top1']:>7.1f}%{100 * row['top3']:>7.1f}%")
+    print(f"drawings: {r['n']}  top-1: {100 * r['top1']:.2f}%  top-3: {100 * r['top3']:.2f}%")
+    if args.confusion_png:
+        draw_confusion(r["confusion"], args.confusion_png)
+    if args.json:
+        out = {k: v for k, v in r.items() if k != "confusion"}
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Golden outputs from onnxruntime, so the Swift engine's tests need no Python.
+
+    python -m training.goldens --model models/quickdraw-345/model.onnx --out Tests/DoodleEngineTests/Fixtures/quickdraw-345
+
+Writes ``images.u8`` (count x 784 bytes, real validation drawings rendered exactly as the daemon renders them),
+``logits.u8`` (count x classes: the model's quantised logits as onnxruntime computes them, single-threaded) and
+``golden.json`` (counts, the logits' scale and zero point, onnxruntime's version).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from . import data as qd
+from .train import render_all, split
+
+
+def logits_quantization(model_path: Path) -> tuple[float, int]:
+    """Scale and zero point of the DequantizeLinear that produces the ``logits`` output."""
+    m = onnx.load(str(model_path))
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer}
+    for n in m.graph.node:
+        if n.op_type == "DequantizeLinear" and n.output[0] == "logits":
+            return float(inits[n.input[1]]), int(inits[n.input[2]])
+    raise ValueError("no DequantizeLinear produces 'logits'")
+
+
+def ort_quantized_logits(model_path: Path, images: np.ndarray) -> np.ndarray:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+    scale, zp = logits_quantization(model_path)
+    x = images.astype(np.float32).reshape(-1, 1, 28, 28) / 255.0
+    logits = np.concatenate([sess.run(["logits"], {"image": x[i : i + 256]})[0] for i in range(0, len(x), 256)])
+    q = np.rint(logits / np.float32(scale)) + zp
+    return np.clip(q, 0, 255).astype(np.uint8)
+
+
+def write_goldens(model_path: Path, images: np.ndarray, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    logits = ort_quantized_logits(model_path, images)
+    scale, zp = logits_quantization(model_path)
+    images.astype(np.uint8).tofile(out / "images.u8")
+    logits.tofile(out / "logits.u8")
+    meta = {"count": int(len(images)), "classes": int(logits.shape[1]), "logits_scale": scale, "logits_zero_point": zp,
+            "onnxruntime": ort.__version__, "model": str(model_path)}
+    (out / "golden.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {len(images)} goldens to {out}")
+
+
+def validation_images(count: int) -> np.ndarray:
+    categories = qd.load_categories()
+    _, _, va_s, _, _, _ = split(qd.load(qd.default_sources(), categories), 20)
+    return render_all(va_s[:count])
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, type=Path)
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--count", type=int, default=2000)
+    args = ap.parse_args(argv)
+    write_goldens(args.model, validation_images(args.count), args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The doodle CNN: three 3x3 conv blocks and two dense layers, about 4.5 M multiply-accumulates per image.
+
+Only ops the Swift engine runs: Conv, Relu, MaxPool, Flatten, Gemm (BatchNorm is folded away before export).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+NUM_CLASSES = 345
+
+
+class DoodleNet(nn.Module):
+    def __init__(self, num_classes: int = NUM_CLASSES, widths: tuple[int, int, int] = (32, 40, 96),
+                 hidden: int = 256, dropout: float = 0.3) -> None:
+        super().__init__()
+        c1, c2, c3 = widths
+
+        def block(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+                    nn.MaxPool2d(2)]
+
+        self.features = nn.Sequential(*block(1, c1), *block(c1, c2), *block(c2, c3))  # 28 -> 14 -> 7 -> 3
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(c3 * 9, hidden), nn.ReLU(inplace=True),
+            nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: N x 1 x 28 x 28 floats in 0..1 (pixel / 255). Returns logits."""
+        return self.classifier(self.features(x))
+
+
+def count_macs(model: nn.Module) -> int:
+    """Multiply-accumulates for one 28x28 image (conv and linear layers)."""
+    macs = 0
+    hooks = []
+
+    def conv_hook(m, _inp, out):
+        nonlocal macs
+        macs += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+
+    def linear_hook(m, _inp, _out):
+        nonlocal macs
+        macs += m.in_features * m.out_features
+
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            hooks.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            hooks.append(m.register_forward_hook(linear_hook))
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 1, 28, 28))
+    model.train(was_training)
+    for h in hooks:
+        h.remove()
+    return macs
+
+
+def fold_batchnorm(model: DoodleNet) -> nn.Sequential:
+    """An inference copy with every Conv+BatchNorm folded into one biased Conv, dropout removed."""
+    layers: list[nn.Module] = []
+    mods = list(model.features)
+    i = 0
+    while i < len(mods):
+        m = mods[i]
+        if isinstance(m, nn.Conv2d) and i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d):
+            bn = mods[i + 1]
+            std = torch.sqrt(bn.running_var + bn.eps)
+            w = m.weight * (bn.weight / std).reshape(-1, 1, 1, 1)
+            b = bn.bias - bn.running_mean * bn.weight / std
+            if m.bias is not None:
+                b = b + m.bias * bn.weight / std
+            conv = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, bias=True)
+            conv.weight.data.copy_(w.detach())
+            conv.bias.data.copy_(b.detach())
+            layers.append(conv)
+            i += 2
+            continue
+        layers.append(m)
+        i += 1
+    layers += [m for m in model.classifier if not isinstance(m, nn.Dropout)]
+    return nn.Sequential(*layers).eval()

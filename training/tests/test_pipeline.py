@@ -1,0 +1,67 @@
+import gzip
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from training import data as qd
+from training.evaluate import predict
+from training.render import Renderer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def two_class_file(tmp_path: Path, classes=("circle", "square")) -> Path:
+    out = tmp_path / "two.ndjson"
+    with open(out, "w") as f:
+        for line in gzip.open(qd.SHARED / "simplified.ndjson.gz", "rt"):
+            if json.loads(line)["word"] in classes:
+                f.write(line)
+    return out
+
+
+def test_evaluate_command_on_a_tiny_file(tmp_path):
+    src = two_class_file(tmp_path)
+    lines = src.read_text().splitlines()[:8]
+    tiny = tmp_path / "tiny.ndjson"
+    tiny.write_text("\n".join(lines) + "\n")
+    model = REPO / "models/quickdraw-345/model.onnx"
+    run = subprocess.run([sys.executable, "-m", "training.evaluate", "--model", str(model), str(tiny), "--json",
+                          str(tmp_path / "r.json")], cwd=REPO, capture_output=True, text=True, check=True)
+    m = re.search(r"drawings: (\d+)\s+top-1: ([\d.]+)%\s+top-3: ([\d.]+)%", run.stdout)
+    assert m and int(m.group(1)) == 8
+    # Same numbers computed directly.
+    cats = qd.load_categories()
+    ds = [json.loads(line) for line in lines]
+    r = Renderer()
+    probs = predict(model, np.stack([r.render(d["drawing"]) for d in ds]))
+    labels = np.array([cats.index(d["word"]) for d in ds])
+    top1 = float((probs.argmax(1) == labels).mean())
+    assert abs(float(m.group(2)) - 100 * top1) < 0.01
+    table = json.loads((tmp_path / "r.json").read_text())
+    assert {row["class"] for row in table["per_class"]} <= {"circle", "square"}
+    assert "circle" in run.stdout or "square" in run.stdout
+
+
+def test_smoke_training_on_two_classes_exports_and_quantizes(tmp_path):
+    src = two_class_file(tmp_path)
+    out = tmp_path / "run"
+    subprocess.run([sys.executable, "-m", "training.train", "--out", str(out), "--source", str(src), "--classes",
+                    "circle,square", "--epochs", "4", "--steps-per-epoch", "12", "--batch", "64", "--workers", "0",
+                    "--lr", "0.01"], cwd=REPO, check=True, timeout=240)
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 4
+    assert log[-1]["loss"] < log[0]["loss"]
+    assert (out / "model.pt").exists()
+    subprocess.run([sys.executable, "-m", "training.export", "--checkpoint", str(out / "model.pt"), "--out",
+                    str(out / "float.onnx")], cwd=REPO, check=True, timeout=120)
+    m = onnx.load(str(out / "float.onnx"))
+    assert [o.name for o in m.graph.output] == ["logits", "probabilities"]
+    sess = ort.InferenceSession(str(out / "float.onnx"), providers=["CPUExecutionProvider"])
+    p = sess.run(["probabilities"], {"image": np.zeros((2, 1, 28, 28), np.float32)})[0]
+    assert p.shape == (2, 345) and np.allclose(p.sum(1), 1, atol=1e-4)

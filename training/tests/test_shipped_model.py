@@ -1,0 +1,42 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from training import data as qd
+from training.render import Renderer
+
+MODEL = Path(__file__).resolve().parents[2] / "models/quickdraw-345"
+
+
+def test_loads_with_expected_shapes_and_labels():
+    sess = ort.InferenceSession(str(MODEL / "model.onnx"), providers=["CPUExecutionProvider"])
+    (inp,) = sess.get_inputs()
+    assert inp.name == "image" and inp.shape[1:] == [1, 28, 28]
+    assert [o.name for o in sess.get_outputs()] == ["logits", "probabilities"]
+    meta = {p.key: p.value for p in onnx.load(str(MODEL / "model.onnx")).metadata_props}
+    categories = (qd.SHARED / "categories.txt").read_text().split("\n")[:345]
+    assert meta["doodle.labels"].split("\n") == categories
+    assert (MODEL / "labels.txt").read_text().split("\n")[:345] == categories
+    out = sess.run(["probabilities"], {"image": np.zeros((3, 1, 28, 28), np.float32)})[0]
+    assert out.shape == (3, 345)
+
+
+def test_is_int8_quantized():
+    m = onnx.load(str(MODEL / "model.onnx"))
+    ops = {n.op_type for n in m.graph.node}
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    weights = [t for t in m.graph.initializer if t.name.endswith("weight_quantized")]
+    assert weights and all(t.data_type == onnx.TensorProto.INT8 for t in weights)
+
+
+def test_scores_a_fixed_handful_of_drawings_correctly():
+    drawings = [json.loads(line) for line in (Path(__file__).parent / "fixed_drawings.ndjson").read_text().splitlines()]
+    categories = qd.load_categories()
+    r = Renderer()
+    x = np.stack([r.render(d["drawing"]) for d in drawings]).astype(np.float32).reshape(-1, 1, 28, 28) / 255
+    sess = ort.InferenceSession(str(MODEL / "model.onnx"), providers=["CPUExecutionProvider"])
+    probs = sess.run(["probabilities"], {"image": x})[0]
+    assert [categories[i] for i in probs.argmax(1)] == [d["word"] for d in drawings]

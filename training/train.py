@@ -1,0 +1,190 @@
+"""Train DoodleNet: class-balanced sampling, stroke augmentation re-rendered with cairo, label smoothing.
+
+    python -m training.train --out training/runs/main --epochs 200
+
+Seeded and reproducible (same seed, data and thread count -> same weights). Writes ``model.pt`` (best
+validation top-1), ``last.pt`` and ``log.jsonl`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, IterableDataset
+
+from . import data as qd
+from .augment import augment
+from .model import DoodleNet, count_macs
+from .render import Renderer
+
+
+def split(ds: qd.Dataset, val_percent: int):
+    """(train strokes, train labels, val strokes, val labels, train bitmaps, bitmap labels).
+
+    Bitmaps identical to a rendered validation drawing are dropped from training (Google's bitmap files and
+    stroke files hold the same drawings), so validation stays unseen.
+    """
+    tr_s, tr_l, va_s, va_l = [], [], [], []
+    val_keys = qd.validation_keys(ds.stroke_keys, ds.stroke_labels, val_percent)
+    for s, l, k in zip(ds.strokes, ds.stroke_labels, ds.stroke_keys):
+        if k in val_keys:
+            va_s.append(s)
+            va_l.append(l)
+        else:
+            tr_s.append(s)
+            tr_l.append(l)
+    bitmaps, blabels = ds.bitmaps, ds.bitmap_labels
+    if len(bitmaps):
+        r = Renderer()
+        val_images = {r.render(s).tobytes() for s in va_s}
+        keep = np.array([img.tobytes() not in val_images for img in bitmaps], dtype=bool)
+        bitmaps, blabels = bitmaps[keep], blabels[keep]
+    return tr_s, np.array(tr_l), va_s, np.array(va_l), bitmaps, blabels
+
+
+def render_all(strokes: list) -> np.ndarray:
+    r = Renderer()
+    return np.stack([r.render(s) for s in strokes]) if strokes else np.zeros((0, 784), np.uint8)
+
+
+class BalancedStream(IterableDataset):
+    """Endless batches: a uniformly random class, then a bitmap of it (if it has any, with probability
+    ``p_bitmap``) or one of its stroke drawings, augmented with probability ``p_augment``."""
+
+    def __init__(self, strokes, labels, bitmaps, blabels, num_classes, batch, seed, p_bitmap, p_augment,
+                 strength):
+        self.strokes, self.batch, self.seed = strokes, batch, seed
+        self.p_bitmap, self.p_augment, self.strength = p_bitmap, p_augment, strength
+        self.bitmaps = bitmaps
+        self.num_classes = num_classes
+        self.by_class = [np.flatnonzero(labels == c) for c in range(num_classes)]
+        self.bm_by_class = [np.flatnonzero(blabels == c) for c in range(num_classes)]
+        self.classes = np.array([c for c in range(num_classes) if len(self.by_class[c]) or len(self.bm_by_class[c])])
+        self.epoch = 0
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        wid = info.id if info else 0
+        rng = np.random.default_rng([self.seed, wid])
+        r = Renderer()
+        while True:
+            x = np.empty((self.batch, 784), np.uint8)
+            y = rng.choice(self.classes, size=self.batch)
+            for i, c in enumerate(y):
+                strokes_idx, bm_idx = self.by_class[c], self.bm_by_class[c]
+                if len(bm_idx) and (not len(strokes_idx) or rng.random() < self.p_bitmap):
+                    x[i] = self.bitmaps[bm_idx[rng.integers(len(bm_idx))]]
+                    continue
+                s = self.strokes[strokes_idx[rng.integers(len(strokes_idx))]]
+                if rng.random() < self.p_augment:
+                    s = augment(s, rng, self.strength)
+                x[i] = r.render(s)
+            yield torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+
+
+def to_input(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(255.0).reshape(-1, 1, 28, 28)
+
+
+@torch.no_grad()
+def evaluate_logits(model: nn.Module, images: np.ndarray, batch: int = 1024) -> np.ndarray:
+    model.eval()
+    out = [model(to_input(torch.from_numpy(images[i : i + batch]))).numpy() for i in range(0, len(images), batch)]
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
+    top = np.argsort(-logits, axis=1)[:, :k]
+    return float((top == labels[:, None]).any(axis=1).mean()) if len(labels) else float("nan")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--source", action="append", help="data source (repeatable); default: the shared sample")
+    ap.add_argument("--classes", help="comma-separated subset of class names (smoke runs)")
+    ap.add_argument("--max-per-class", type=int)
+    ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--steps-per-epoch", type=int, default=80)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--weight-decay", type=float, default=5e-4)
+    ap.add_argument("--label-smoothing", type=float, default=0.1)
+    ap.add_argument("--dropout", type=float, default=0.3)
+    ap.add_argument("--hidden", type=int, default=384)
+    ap.add_argument("--p-bitmap", type=float, default=0.5)
+    ap.add_argument("--p-augment", type=float, default=0.9)
+    ap.add_argument("--strength", type=float, default=1.0)
+    ap.add_argument("--val-percent", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    categories = qd.load_categories()
+    ds = qd.load(args.source or qd.default_sources(), categories, args.max_per_class)
+    tr_s, tr_l, va_s, va_l, bm, bl = split(ds, args.val_percent)
+    if args.classes:
+        wanted = {categories.index(c) for c in args.classes.split(",")}
+        sel = [i for i, l in enumerate(tr_l) if l in wanted]
+        tr_s, tr_l = [tr_s[i] for i in sel], tr_l[sel]
+        sel = [i for i, l in enumerate(va_l) if l in wanted]
+        va_s, va_l = [va_s[i] for i in sel], va_l[sel]
+        keep = np.isin(bl, list(wanted))
+        bm, bl = bm[keep], bl[keep]
+    val_images = render_all(va_s)
+    print(f"train: {len(tr_s)} drawings + {len(bm)} bitmaps; validation: {len(va_s)} drawings", flush=True)
+
+    model = DoodleNet(len(categories), hidden=args.hidden, dropout=args.dropout)
+    print(f"MACs/image: {count_macs(model):,}  parameters: {sum(p.numel() for p in model.parameters()):,}")
+    stream = BalancedStream(tr_s, tr_l, bm, bl, len(categories), args.batch, args.seed, args.p_bitmap,
+                            args.p_augment, args.strength)
+    loader = DataLoader(stream, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None,
+                        persistent_workers=bool(args.workers))
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    total = args.epochs * args.steps_per_epoch
+    warm = min(500, total // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = open(args.out / "log.jsonl", "w")
+    best, t0, it = -1.0, time.time(), iter(loader)
+    for epoch in range(args.epochs):
+        model.train()
+        run_loss = 0.0
+        for _ in range(args.steps_per_epoch):
+            x, y = next(it)
+            loss = loss_fn(model(to_input(x)), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            run_loss += loss.item()
+        logits = evaluate_logits(model, val_images)
+        top1, top3 = topk_accuracy(logits, va_l, 1), topk_accuracy(logits, va_l, 3)
+        rec = {"epoch": epoch + 1, "loss": run_loss / args.steps_per_epoch, "val_top1": top1, "val_top3": top3,
+               "lr": sched.get_last_lr()[0], "seconds": round(time.time() - t0, 1)}
+        log.write(json.dumps(rec) + "\n")
+        log.flush()
+        print(json.dumps(rec), flush=True)
+        state = {"model": model.state_dict(), "args": vars(args) | {"out": str(args.out)}, "categories": categories,
+                 "epoch": epoch + 1, "val_top1": top1, "val_top3": top3}
+        torch.save(state, args.out / "last.pt")
+        if top1 > best:
+            best = top1
+            torch.save(state, args.out / "model.pt")
+    print(f"best validation top-1 {best:.4f}; {time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
