@@ -11,9 +11,13 @@ let package = Package(
     name: "doodled",
     products: [
         .library(name: "DoodleEngine", targets: ["DoodleEngine"]),
+        .library(name: "DoodleCore", targets: ["DoodleCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // Int8 SIMD kernels (portable C, AVX2, AVX-512 VNNI), chosen at run time.
@@ -31,9 +35,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Single-thread engine throughput; bench/engine/run compares it with onnxruntime.
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // Preprocessing (normalise, render), validation, the predictor and the dynamic batcher. No NIO.
+        .target(
+            name: "DoodleCore",
+            dependencies: ["DoodleEngine", "CCairo", "CZlib"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "doodle-engine-bench",
             dependencies: ["DoodleEngine"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DoodleCoreTests",
+            dependencies: ["DoodleCore"],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

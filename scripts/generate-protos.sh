@@ -13,3 +13,8 @@ plugin=${1:-${PROTOC_GEN_SWIFT:-$(command -v protoc-gen-swift || echo /tmp/swift
 protoc --plugin=protoc-gen-swift="$plugin" --proto_path=proto/onnx \
   --swift_opt=Visibility=Internal --swift_out=Sources/DoodleEngine/Generated onnx.proto
 echo "generated Sources/DoodleEngine/Generated/onnx.pb.swift"
+
+# doodled's protocol: Swift messages for the wire module.
+protoc --plugin=protoc-gen-swift="$plugin" --proto_path=proto \
+  --swift_opt=Visibility=Public --swift_out=Sources/DoodleWire/Generated doodle/v1/doodle.proto
+echo "generated Sources/DoodleWire/Generated/doodle/v1/doodle.pb.swift"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .normalize import normalize
+from .normalize import looks_simplified, normalize
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data" / "quickdraw"
@@ -55,17 +55,8 @@ def validation_keys(keys: list[str], labels: list[int], percent: int = 20, minim
 
 
 def is_raw(drawing: list) -> bool:
-    """Raw drawings carry a time array per stroke or non-integer/out-of-range coordinates."""
-    for stroke in drawing:
-        if len(stroke) > 2:
-            return True
-        for v in stroke[0]:
-            if not isinstance(v, int) or v < 0 or v > 255:
-                return True
-        for v in stroke[1]:
-            if not isinstance(v, int) or v < 0 or v > 255:
-                return True
-    return False
+    """Whether a drawing needs normalising: the daemon's rule for StrokeFormat AUTO (see ``looks_simplified``)."""
+    return not looks_simplified(drawing)
 
 
 @dataclass

@@ -21,7 +21,8 @@ def _resample(xs: list[float], ys: list[float], spacing: float = 1.0) -> tuple[l
     carry = 0.0  # arc length already travelled since the last emitted point
     for i in range(1, len(xs)):
         x0, y0, x1, y1 = xs[i - 1], ys[i - 1], xs[i], ys[i]
-        seg = math.hypot(x1 - x0, y1 - y0)
+        dx, dy = x1 - x0, y1 - y0
+        seg = math.sqrt(dx * dx + dy * dy)  # not math.hypot: plain IEEE ops, so Swift gets identical bits
         if seg == 0.0:
             continue
         d = spacing - carry
@@ -49,11 +50,12 @@ def _rdp(xs: list[float], ys: list[float], eps: float) -> list[int]:
         a, b = stack.pop()
         ax, ay, bx, by = xs[a], ys[a], xs[b], ys[b]
         dx, dy = bx - ax, by - ay
-        norm = math.hypot(dx, dy)
+        norm = math.sqrt(dx * dx + dy * dy)
         best, best_i = -1.0, -1
         for i in range(a + 1, b):
             if norm == 0.0:
-                d = math.hypot(xs[i] - ax, ys[i] - ay)
+                ex, ey = xs[i] - ax, ys[i] - ay
+                d = math.sqrt(ex * ex + ey * ey)
             else:
                 d = abs(dy * (xs[i] - ax) - dx * (ys[i] - ay)) / norm
             if d > best:
@@ -63,6 +65,21 @@ def _rdp(xs: list[float], ys: list[float], eps: float) -> list[int]:
             stack.append((a, best_i))
             stack.append((best_i, b))
     return [i for i in range(n) if keep[i]]
+
+
+def looks_simplified(strokes: list) -> bool:
+    """Google's simplified form: no times, integer coordinates in 0..255, spanning at least 250 units.
+
+    The daemon applies the same rule to decide whether strokes need normalising (StrokeFormat AUTO)."""
+    hi = 0
+    for s in strokes:
+        if len(s) > 2 and len(s[2]) > 0:
+            return False
+        for v in list(s[0]) + list(s[1]):
+            if not float(v).is_integer() or v < 0 or v > 255:
+                return False
+            hi = max(hi, v)
+    return hi >= 250
 
 
 def normalize(strokes: list) -> list[list[list[int]]]:

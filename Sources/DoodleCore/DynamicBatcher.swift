@@ -1,0 +1,233 @@
+import DoodleEngine
+import Foundation
+
+/// Gathers concurrent prediction requests into batches and runs them on dedicated worker threads.
+///
+/// A free worker takes everything queued, up to `maxBatch`, at once: nothing waits when the queue is short,
+/// unless `maxDelay` asks a worker to hold a short batch that long for company. The queue is bounded: a
+/// request that finds it full is answered RESOURCE_EXHAUSTED at once, and one whose deadline has passed when a
+/// worker takes it is answered DEADLINE_EXCEEDED without running the model. Preprocessing (normalising and
+/// rendering strokes) and inference both run on the workers, never on the caller's thread.
+public final class DynamicBatcher: @unchecked Sendable {
+    public struct Configuration: Sendable, Equatable {
+        /// Worker threads, each with its own engine scratch and renderer.
+        public var workers: Int
+        /// Most requests in one batch.
+        public var maxBatch: Int
+        /// Most requests waiting for a worker.
+        public var maxQueue: Int
+        /// How long a worker may hold a batch smaller than `maxBatch` waiting for more (0 = never).
+        public var maxDelayMicros: Int
+
+        public init(workers: Int = ProcessInfo.processInfo.activeProcessorCount, maxBatch: Int = 64,
+                    maxQueue: Int = 4096, maxDelayMicros: Int = 0) {
+            self.workers = workers
+            self.maxBatch = maxBatch
+            self.maxQueue = maxQueue
+            self.maxDelayMicros = maxDelayMicros
+        }
+    }
+
+    /// Answers a request: predictions, or the error that stopped them. Called on a worker thread (or, for
+    /// immediate rejections, on the submitting thread).
+    public typealias Completion = @Sendable (Result<[ScoredClass], ServiceError>) -> Void
+
+    /// Counts since start, for tests, logs and metrics.
+    public struct Statistics: Sendable, Equatable {
+        public var batches = 0
+        public var requests = 0
+        public var largestBatch = 0
+        public var rejectedQueueFull = 0
+        public var deadlineExceeded = 0
+        /// batchSizes[n] = batches of n requests.
+        public var batchSizes: [Int] = []
+    }
+
+    private struct Job {
+        var request: PredictionRequest
+        var completion: Completion
+    }
+
+    public let configuration: Configuration
+    private let condition = NSCondition()
+    // Guarded by `condition`:
+    private var queue: [Job?]
+    private var head = 0
+    private var count = 0
+    private var stopping = false
+    private var predictor: Predictor
+    private var stats = Statistics()
+    private var running = 0
+    private let finished = DispatchGroup()
+
+    /// Starts the workers on `predictor`.
+    public init(predictor: Predictor, configuration: Configuration) {
+        precondition(configuration.workers >= 1 && configuration.maxBatch >= 1 && configuration.maxQueue >= 1)
+        self.configuration = configuration
+        self.predictor = predictor
+        self.queue = [Job?](repeating: nil, count: configuration.maxQueue)
+        self.stats.batchSizes = [Int](repeating: 0, count: configuration.maxBatch + 1)
+        for i in 0..<configuration.workers {
+            self.finished.enter()
+            let thread = Thread { [self] in
+                self.workerLoop()
+                self.finished.leave()
+            }
+            thread.name = "doodled-worker-\(i)"
+            thread.start()
+        }
+        self.running = configuration.workers
+    }
+
+    /// The model new batches run on.
+    public var currentPredictor: Predictor {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        return self.predictor
+    }
+
+    /// Switches new batches to `predictor`; batches already running finish on the old one.
+    public func replacePredictor(_ predictor: Predictor) {
+        self.condition.lock()
+        self.predictor = predictor
+        self.condition.unlock()
+    }
+
+    /// Queues a request; `completion` is called exactly once.
+    public func submit(_ request: PredictionRequest, completion: @escaping Completion) {
+        self.condition.lock()
+        if self.stopping {
+            self.condition.unlock()
+            completion(.failure(ServiceError(.unavailable, "the server is shutting down")))
+            return
+        }
+        if self.count == self.queue.count {
+            self.stats.rejectedQueueFull += 1
+            self.condition.unlock()
+            completion(.failure(ServiceError(.resourceExhausted,
+                                             "the request queue is full (\(self.configuration.maxQueue) waiting)")))
+            return
+        }
+        self.queue[(self.head + self.count) % self.queue.count] = Job(request: request, completion: completion)
+        self.count += 1
+        self.condition.unlock()
+        self.condition.signal()
+    }
+
+    /// Requests waiting for a worker.
+    public var queueDepth: Int {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        return self.count
+    }
+
+    public var statistics: Statistics {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        return self.stats
+    }
+
+    /// Stops taking requests, answers everything already queued, and waits for the workers to finish.
+    public func shutdown() {
+        self.condition.lock()
+        self.stopping = true
+        self.condition.unlock()
+        self.condition.broadcast()
+        self.finished.wait()
+    }
+
+    // MARK: - Workers
+
+    private func takeBatch(into jobs: inout [Job]) -> Predictor? {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        while self.count == 0 {
+            if self.stopping { return nil }
+            self.condition.wait()
+        }
+        let maxBatch = self.configuration.maxBatch
+        if self.configuration.maxDelayMicros > 0 && self.count < maxBatch && !self.stopping {
+            let until = Date(timeIntervalSinceNow: Double(self.configuration.maxDelayMicros) / 1e6)
+            while self.count > 0 && self.count < maxBatch && !self.stopping {
+                if !self.condition.wait(until: until) { break }
+            }
+            if self.count == 0 { return self.stopping ? nil : self.predictor }
+        }
+        let n = min(self.count, maxBatch)
+        for _ in 0..<n {
+            jobs.append(self.queue[self.head]!)
+            self.queue[self.head] = nil
+            self.head = (self.head + 1) % self.queue.count
+        }
+        self.count -= n
+        if self.count > 0 { self.condition.signal() }  // more work: wake another worker
+        return self.predictor
+    }
+
+    private func record(batch: Int, expired: Int) {
+        self.condition.lock()
+        self.stats.batches += batch > 0 ? 1 : 0
+        self.stats.requests += batch
+        self.stats.largestBatch = max(self.stats.largestBatch, batch)
+        if batch > 0 { self.stats.batchSizes[batch] += 1 }
+        self.stats.deadlineExceeded += expired
+        self.condition.unlock()
+    }
+
+    private func workerLoop() {
+        let maxBatch = self.configuration.maxBatch
+        let preprocessor = Preprocessor()
+        var jobs: [Job] = []
+        jobs.reserveCapacity(maxBatch)
+        var live: [Job] = []
+        live.reserveCapacity(maxBatch)
+        var scratchOwner: ObjectIdentifier?
+        var scratch: InferenceScratch?
+        var pixels: [UInt8] = []
+        var scores: [Float] = []
+        while true {
+            jobs.removeAll(keepingCapacity: true)
+            guard let predictor = self.takeBatch(into: &jobs) else { return }
+            if jobs.isEmpty { continue }
+            let engine = predictor.engine
+            if scratchOwner != ObjectIdentifier(predictor) {
+                scratch = engine.makeScratch(maxBatch: maxBatch)
+                scratchOwner = ObjectIdentifier(predictor)
+                pixels = [UInt8](repeating: 0, count: maxBatch * engine.inputBytes)
+                scores = [Float](repeating: 0, count: maxBatch * engine.classCount)
+            }
+            let now = DispatchTime.now().uptimeNanoseconds
+            live.removeAll(keepingCapacity: true)
+            var expired = 0
+            for job in jobs {
+                if let deadline = job.request.deadlineNanos, now >= deadline {
+                    expired += 1
+                    job.completion(.failure(ServiceError(.deadlineExceeded, "the deadline passed before the model ran")))
+                    continue
+                }
+                pixels.withUnsafeMutableBufferPointer { buf in
+                    preprocessor.prepare(job.request.input, into: buf.baseAddress! + live.count * engine.inputBytes)
+                }
+                live.append(job)
+            }
+            self.record(batch: live.count, expired: expired)
+            if live.isEmpty { continue }
+            do {
+                try pixels.withUnsafeBytes { px in
+                    try scores.withUnsafeMutableBufferPointer { s in
+                        try engine.run(images: px, count: live.count, scratch: scratch!, scores: s)
+                    }
+                }
+            } catch {
+                for job in live { job.completion(.failure(ServiceError(.internal, "inference failed: \(error)"))) }
+                continue
+            }
+            scores.withUnsafeBufferPointer { all in
+                for (i, job) in live.enumerated() {
+                    let row = UnsafeBufferPointer(rebasing: all[(i * engine.classCount)..<((i + 1) * engine.classCount)])
+                    job.completion(.success(predictor.top(job.request.topK, of: row, candidates: job.request.candidates)))
+                }
+            }
+        }
+    }
+}

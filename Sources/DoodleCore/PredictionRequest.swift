@@ -1,0 +1,37 @@
+/// What the model is asked to classify.
+public enum DoodleInput: Sendable, Equatable {
+    /// Pen strokes, raw or simplified.
+    case strokes([Stroke], StrokeFormat)
+    /// A 28 x 28 bitmap, 784 bytes, 0 = background, 255 = ink.
+    case bitmap([UInt8])
+}
+
+/// A validated prediction request (see `RequestValidator`).
+public struct PredictionRequest: Sendable, Equatable {
+    public var input: DoodleInput
+    /// Classes to return, best first (1...number of classes or candidates).
+    public var topK: Int
+    /// Class indices to restrict scoring to, or nil for all classes.
+    public var candidates: [Int]?
+    /// Monotonic time (`DispatchTime.uptimeNanoseconds`) after which the request is answered DEADLINE_EXCEEDED.
+    public var deadlineNanos: UInt64?
+
+    public init(input: DoodleInput, topK: Int = 5, candidates: [Int]? = nil, deadlineNanos: UInt64? = nil) {
+        self.input = input
+        self.topK = topK
+        self.candidates = candidates
+        self.deadlineNanos = deadlineNanos
+    }
+}
+
+/// One class in an answer.
+public struct ScoredClass: Sendable, Equatable {
+    public var index: Int
+    /// Softmax probability (renormalised over the candidates, if any).
+    public var score: Float
+
+    public init(index: Int, score: Float) {
+        self.index = index
+        self.score = score
+    }
+}

@@ -1,0 +1,13 @@
+/// Explicit limits on one request's content. Every limit is configurable (`doodled --help`).
+public struct RequestLimits: Sendable, Equatable {
+    /// Most strokes in one drawing.
+    public var maxStrokes = 256
+    /// Most points in one drawing, all strokes together.
+    public var maxPoints = 20_000
+    /// Largest absolute coordinate accepted (raw canvas units).
+    public var maxCoordinate = 1_000_000.0
+    /// Most candidate classes in one request.
+    public var maxCandidates = 345
+
+    public init() {}
+}

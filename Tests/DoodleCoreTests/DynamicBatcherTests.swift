@@ -1,0 +1,153 @@
+import DoodleCore
+import DoodleEngine
+import Foundation
+import Synchronization
+import Testing
+
+/// Collects completions from worker threads.
+final class Outcomes: Sendable {
+    private let results = Mutex<[Int: Result<[ScoredClass], ServiceError>]>([:])
+    private let done = DispatchSemaphore(value: 0)
+
+    func completion(_ id: Int) -> DynamicBatcher.Completion {
+        { result in
+            self.results.withLock { $0[id] = result }
+            self.done.signal()
+        }
+    }
+
+    /// Waits for `n` completions (at most 30 s), returning them by id.
+    func wait(for n: Int) -> [Int: Result<[ScoredClass], ServiceError>] {
+        for _ in 0..<n { _ = self.done.wait(timeout: .now() + 30) }
+        return self.results.withLock { $0 }
+    }
+}
+
+@Suite("Dynamic batcher")
+struct DynamicBatcherTests {
+    static let predictor = try! Predictor(path: TestData.model.path)
+
+    static func bitmaps(_ n: Int) throws -> [[UInt8]] {
+        let pairs = try TestData.sharedFile("render_pairs.ndjson.gz")
+        return (0..<n).map { pairs[$0 % pairs.count].bitmap! }
+    }
+
+    @Test("answers equal the engine run directly on the same input")
+    func matchesEngine() throws {
+        let batcher = DynamicBatcher(predictor: Self.predictor, configuration: .init(workers: 2, maxBatch: 16))
+        defer { batcher.shutdown() }
+        let images = try Self.bitmaps(40)
+        let outcomes = Outcomes()
+        for (i, img) in images.enumerated() {
+            batcher.submit(PredictionRequest(input: .bitmap(img), topK: 3), completion: outcomes.completion(i))
+        }
+        let results = outcomes.wait(for: images.count)
+        let engine = Self.predictor.engine
+        let scratch = engine.makeScratch(maxBatch: 1)
+        var scores = [Float](repeating: 0, count: engine.classCount)
+        for (i, img) in images.enumerated() {
+            try img.withUnsafeBytes { px in
+                try scores.withUnsafeMutableBufferPointer { try engine.run(images: px, count: 1, scratch: scratch, scores: $0) }
+            }
+            let expected = scores.withUnsafeBufferPointer { Self.predictor.top(3, of: $0, candidates: nil) }
+            #expect(try results[i]?.get() == expected)
+        }
+    }
+
+    @Test("a lone request is not held back when max-delay is 0, and is held when it is set")
+    func noWaitWhenIdle() throws {
+        let image = try Self.bitmaps(1)[0]
+        func latency(delayMicros: Int) -> Double {
+            let batcher = DynamicBatcher(predictor: Self.predictor,
+                                         configuration: .init(workers: 1, maxBatch: 64, maxDelayMicros: delayMicros))
+            defer { batcher.shutdown() }
+            let outcomes = Outcomes()
+            batcher.submit(PredictionRequest(input: .bitmap(image)), completion: outcomes.completion(0))  // warm-up
+            _ = outcomes.wait(for: 1)
+            let start = DispatchTime.now().uptimeNanoseconds
+            batcher.submit(PredictionRequest(input: .bitmap(image)), completion: outcomes.completion(1))
+            _ = outcomes.wait(for: 1)
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+        #expect(latency(delayMicros: 0) < 0.1)
+        #expect(latency(delayMicros: 300_000) >= 0.29)
+    }
+
+    @Test("a full queue rejects at once with RESOURCE_EXHAUSTED; every request is answered exactly once")
+    func boundedQueue() throws {
+        let batcher = DynamicBatcher(predictor: Self.predictor,
+                                     configuration: .init(workers: 1, maxBatch: 1, maxQueue: 4))
+        defer { batcher.shutdown() }
+        let images = try Self.bitmaps(300)
+        let outcomes = Outcomes()
+        for (i, img) in images.enumerated() {
+            batcher.submit(PredictionRequest(input: .strokes([Stroke(x: [0, Double(i % 200)], y: [0, 100])], .raw)),
+                           completion: outcomes.completion(i))
+            _ = img
+        }
+        let results = outcomes.wait(for: images.count)
+        #expect(results.count == images.count)
+        let rejected = results.values.filter { if case .failure(let e) = $0 { e.code == .resourceExhausted } else { false } }
+        let ok = results.values.filter { if case .success = $0 { true } else { false } }
+        #expect(rejected.count > 0)
+        #expect(ok.count > 0)
+        #expect(rejected.count + ok.count == images.count)
+        #expect(batcher.statistics.rejectedQueueFull == rejected.count)
+    }
+
+    @Test("a request past its deadline is answered DEADLINE_EXCEEDED without running the model")
+    func deadlines() throws {
+        let batcher = DynamicBatcher(predictor: Self.predictor, configuration: .init(workers: 1))
+        defer { batcher.shutdown() }
+        let outcomes = Outcomes()
+        let past = DispatchTime.now().uptimeNanoseconds - 1
+        batcher.submit(PredictionRequest(input: .bitmap(try Self.bitmaps(1)[0]), deadlineNanos: past),
+                       completion: outcomes.completion(0))
+        let result = outcomes.wait(for: 1)[0]
+        #expect(throws: ServiceError(.deadlineExceeded, "the deadline passed before the model ran")) { try result?.get() }
+        #expect(batcher.statistics.requests == 0)
+        #expect(batcher.statistics.deadlineExceeded == 1)
+    }
+
+    @Test("concurrent requests form batches larger than 1")
+    func batchesForm() throws {
+        let batcher = DynamicBatcher(predictor: Self.predictor, configuration: .init(workers: 1, maxBatch: 32))
+        defer { batcher.shutdown() }
+        let images = try Self.bitmaps(256)
+        let outcomes = Outcomes()
+        for (i, img) in images.enumerated() {
+            batcher.submit(PredictionRequest(input: .bitmap(img)), completion: outcomes.completion(i))
+        }
+        let results = outcomes.wait(for: images.count)
+        #expect(results.values.allSatisfy { (try? $0.get()) != nil })
+        #expect(batcher.statistics.largestBatch > 1)
+        #expect(batcher.statistics.requests == 256)
+    }
+
+    @Test("shutdown answers everything already queued")
+    func shutdownDrains() throws {
+        let batcher = DynamicBatcher(predictor: Self.predictor, configuration: .init(workers: 1, maxBatch: 8))
+        let images = try Self.bitmaps(200)
+        let outcomes = Outcomes()
+        for (i, img) in images.enumerated() {
+            batcher.submit(PredictionRequest(input: .bitmap(img)), completion: outcomes.completion(i))
+        }
+        batcher.shutdown()
+        let results = outcomes.wait(for: images.count)
+        #expect(results.count == 200)
+        #expect(results.values.allSatisfy { (try? $0.get()) != nil })
+        let late = Outcomes()
+        batcher.submit(PredictionRequest(input: .bitmap(images[0])), completion: late.completion(0))
+        #expect(throws: ServiceError.self) { try late.wait(for: 1)[0]?.get() }
+    }
+
+    @Test("candidates restrict and renormalise the scores")
+    func candidates() throws {
+        let scores: [Float] = [0.5, 0.2, 0.2, 0.1]
+        let top = scores.withUnsafeBufferPointer { Self.predictor.top(2, of: $0, candidates: [1, 3]) }
+        #expect(top.map(\.index) == [1, 3])
+        #expect(abs(top[0].score - 0.2 / 0.3) < 1e-6 && abs(top[1].score - 0.1 / 0.3) < 1e-6)
+        let all = scores.withUnsafeBufferPointer { Self.predictor.top(3, of: $0, candidates: nil) }
+        #expect(all.map(\.index) == [0, 1, 2])
+    }
+}
