@@ -43,6 +43,65 @@ let package = Package(
             dependencies: ["DoodleEngine", "CCairo", "CZlib"],
             swiftSettings: swiftSettings
         ),
+        // The protocol: generated messages, framing, wire <-> core conversion. NIOCore only.
+        .target(
+            name: "DoodleWire",
+            dependencies: [
+                "DoodleCore",
+                "DoodleEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Network services: the raw-TCP server (and later gRPC and HTTP) over SwiftNIO.
+        .target(
+            name: "DoodleServer",
+            dependencies: [
+                "DoodleCore",
+                "DoodleEngine",
+                "DoodleWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A pipelined raw-TCP client (the CLI, the load tester and the tests use it).
+        .target(
+            name: "DoodleClient",
+            dependencies: [
+                "DoodleWire",
+                "DoodleCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "doodled",
+            dependencies: [
+                "DoodleServer",
+                "DoodleCore",
+                "DoodleEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "doodle",
+            dependencies: [
+                "DoodleClient",
+                "DoodleCore",
+                "DoodleWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "doodle-engine-bench",
             dependencies: ["DoodleEngine"],
@@ -52,6 +111,20 @@ let package = Package(
             name: "DoodleCoreTests",
             dependencies: ["DoodleCore"],
             exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DoodleServerTests",
+            dependencies: [
+                "DoodleServer",
+                "DoodleClient",
+                "DoodleCore",
+                "DoodleEngine",
+                "DoodleWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,89 @@
+import DoodleCore
+import DoodleWire
+import Foundation
+import NIOCore
+import NIOPosix
+import SwiftProtobuf
+
+/// Sends labelled drawings through a running doodled and scores its answers.
+public struct Evaluation: Sendable {
+    public struct Result: Sendable {
+        public var drawings = 0
+        public var top1 = 0
+        public var top3 = 0
+        /// Requests answered with a non-OK status, by status name.
+        public var errors: [String: Int] = [:]
+        /// Per class label: (drawings, top-1 hits).
+        public var perClass: [String: (n: Int, top1: Int)] = [:]
+
+        public var top1Accuracy: Double { self.drawings == 0 ? 0 : Double(self.top1) / Double(self.drawings) }
+        public var top3Accuracy: Double { self.drawings == 0 ? 0 : Double(self.top3) / Double(self.drawings) }
+    }
+
+    public var host: String
+    public var port: Int
+    public var connections: Int
+    /// Requests in flight per connection.
+    public var depth: Int
+
+    public init(host: String, port: Int, connections: Int = 4, depth: Int = 32) {
+        self.host = host
+        self.port = port
+        self.connections = max(1, connections)
+        self.depth = max(1, depth)
+    }
+
+    /// Sends every record (strokes, format AUTO) concurrently and counts top-1/top-3 hits against `word`.
+    public func run(_ records: [DrawingRecord]) async throws -> Result {
+        let conns = try await withThrowingTaskGroup(of: DoodleConnection.self) { group in
+            for _ in 0..<self.connections {
+                group.addTask { try await DoodleConnection.connect(host: self.host, port: self.port) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        defer { Task { for c in conns { await c.close() } } }
+        let lanes = self.connections * self.depth
+        return try await withThrowingTaskGroup(of: Result.self) { group in
+            for lane in 0..<lanes {
+                let connection = conns[lane % conns.count]
+                group.addTask {
+                    var r = Result()
+                    var i = lane
+                    while i < records.count {
+                        let record = records[i]
+                        let response = try await connection.predict(.with {
+                            $0.strokes = Doodle_V1_Drawing(record)
+                            $0.topK = 3
+                        })
+                        let label = record.word ?? ""
+                        r.drawings += 1
+                        var entry = r.perClass[label] ?? (0, 0)
+                        entry.n += 1
+                        if response.status.code != .ok {
+                            r.errors["\(response.status.code)", default: 0] += 1
+                        } else {
+                            let labels = response.predictions.map(\.label)
+                            if labels.first == label {
+                                r.top1 += 1
+                                entry.top1 += 1
+                            }
+                            if labels.prefix(3).contains(label) { r.top3 += 1 }
+                        }
+                        r.perClass[label] = entry
+                        i += lanes
+                    }
+                    return r
+                }
+            }
+            var total = Result()
+            for try await r in group {
+                total.drawings += r.drawings
+                total.top1 += r.top1
+                total.top3 += r.top3
+                total.errors.merge(r.errors, uniquingKeysWith: +)
+                total.perClass.merge(r.perClass) { a, b in (a.n + b.n, a.top1 + b.top1) }
+            }
+            return total
+        }
+    }
+}

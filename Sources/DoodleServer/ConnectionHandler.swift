@@ -1,0 +1,129 @@
+import DoodleCore
+import DoodleWire
+import Dispatch
+import NIOCore
+import SwiftProtobuf
+
+/// Serves one raw-TCP connection: reads framed `ClientMessage`s, hands predictions to the batcher, and writes
+/// `ServerMessage`s back as they complete (in any order; clients match them by request_id).
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = InboundFrame
+    typealias OutboundOut = ByteBuffer
+
+    private let batcher: DynamicBatcher
+    private let model: ModelSlot
+    private let limits: ConnectionLimits
+    private var inFlight = 0
+    private var flushPending = false
+    private var context: ChannelHandlerContext?
+
+    init(batcher: DynamicBatcher, model: ModelSlot, limits: ConnectionLimits) {
+        self.batcher = batcher
+        self.model = model
+        self.limits = limits
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = Self.unwrapInboundIn(data)
+        if frame.flags & 1 != 0 {
+            self.send(.predict(.error(.invalidArgument("compressed messages are not supported (flags bit 0 set)"))))
+            return
+        }
+        if frame.flags != 0 {
+            self.send(.predict(.error(.invalidArgument("unknown frame flags 0x\(String(frame.flags, radix: 16))"))))
+            return
+        }
+        let message: Doodle_V1_ClientMessage
+        do {
+            message = try Doodle_V1_ClientMessage(serializedBytes: Array(frame.payload.readableBytesView))
+        } catch {
+            self.send(.predict(.error(.invalidArgument("the frame is not a doodle.v1.ClientMessage: \(error)"))))
+            return
+        }
+        switch message.message {
+        case .predict(let request):
+            self.predict(request, context: context)
+        case .modelInfo(let request):
+            self.send(.modelInfo(Doodle_V1_ModelInfoResponse(requestID: request.requestID,
+                                                             predictor: self.model.current.predictor)))
+        case nil:
+            self.send(.predict(.error(.invalidArgument("the ClientMessage is empty: set predict or model_info"))))
+        }
+    }
+
+    private func predict(_ wire: Doodle_V1_PredictRequest, context: ChannelHandlerContext) {
+        let serving = self.model.current
+        guard self.inFlight < self.limits.maxInFlightPerConnection else {
+            self.send(.predict(.error(ServiceError(.resourceExhausted,
+                "\(self.inFlight) requests in flight on this connection (limit \(self.limits.maxInFlightPerConnection))"),
+                requestID: wire.requestID)))
+            return
+        }
+        let request: PredictionRequest
+        do {
+            request = try serving.validator.request(from: wire)
+        } catch {
+            self.send(.predict(.error(error, requestID: wire.requestID)))
+            return
+        }
+        self.inFlight += 1
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let requestID = wire.requestID
+        let predictor = serving.predictor
+        self.batcher.submit(request) { result in
+            // On a worker thread: encode here, so the event loop only writes.
+            let message = Doodle_V1_ServerMessage.with {
+                $0.predict = Doodle_V1_PredictResponse(requestID: requestID, result: result, predictor: predictor)
+            }
+            let frame = Self.encode(message)
+            eventLoop.execute {
+                bound.value.inFlight -= 1
+                bound.value.write(frame)
+            }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let framing = error as? FramingError {
+            self.send(.predict(.error(.invalidArgument("\(framing); closing the connection"))))
+        }
+        context.close(promise: nil)
+    }
+
+    // MARK: - Writing
+
+    static func encode(_ message: Doodle_V1_ServerMessage) -> ByteBuffer {
+        let bytes: [UInt8] = (try? message.serializedBytes()) ?? []
+        var buffer = ByteBufferAllocator().buffer(capacity: bytes.count + FrameDecoder.headerBytes)
+        writeFrame(bytes, into: &buffer)
+        return buffer
+    }
+
+    private func send(_ message: Doodle_V1_ServerMessage.OneOf_Message) {
+        self.write(Self.encode(Doodle_V1_ServerMessage.with { $0.message = message }))
+    }
+
+    /// Writes now and flushes once the event loop has run what is already queued, so a batch's responses
+    /// to one connection leave in one system call.
+    private func write(_ frame: ByteBuffer) {
+        guard let context = self.context else { return }
+        context.write(Self.wrapOutboundOut(frame), promise: nil)
+        if !self.flushPending {
+            self.flushPending = true
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                bound.value.flushPending = false
+                bound.value.context?.flush()
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import DoodleCore
+import DoodleEngine
+import Dispatch
+import SwiftProtobuf
+
+extension Doodle_V1_StatusCode {
+    public init(_ code: StatusCode) {
+        self = Doodle_V1_StatusCode(rawValue: code.rawValue) ?? .internal
+    }
+}
+
+extension RequestValidator {
+    /// Turns a wire request into a validated `PredictionRequest`, or says why it cannot be served.
+    /// - Parameter receivedAt: monotonic nanoseconds when the request was read (for its deadline).
+    public func request(from wire: Doodle_V1_PredictRequest,
+                        receivedAt: UInt64 = DispatchTime.now().uptimeNanoseconds) throws(ServiceError) -> PredictionRequest {
+        let input: DoodleInput
+        switch wire.input {
+        case .bitmap(let data):
+            try self.validateBitmap(data.count)
+            input = .bitmap([UInt8](data))
+        case .strokes(let drawing):
+            let strokes = drawing.strokes.map { s in
+                Stroke(x: s.x.map(Double.init), y: s.y.map(Double.init), hasTimes: !s.t.isEmpty)
+            }
+            try self.validateStrokes(strokes, timeCounts: drawing.strokes.map(\.t.count))
+            let format: StrokeFormat = switch drawing.format {
+            case .raw: .raw
+            case .simplified: .simplified
+            default: .auto
+            }
+            input = .strokes(strokes, format)
+        case nil:
+            throw .invalidArgument("the request has no input: set strokes or bitmap")
+        }
+        let candidates = try self.candidates(indices: wire.candidateIndices, labels: wire.candidateLabels)
+        let topK = try self.topK(wire.topK, choices: candidates?.count ?? self.labels.count)
+        return PredictionRequest(input: input, topK: topK, candidates: candidates,
+                                 deadlineNanos: RequestValidator.deadline(ms: wire.deadlineMs, now: receivedAt))
+    }
+}
+
+extension Doodle_V1_PredictResponse {
+    /// A response carrying predictions or an error status.
+    public init(requestID: UInt64, result: Result<[ScoredClass], ServiceError>, predictor: Predictor) {
+        self.init()
+        self.requestID = requestID
+        self.modelName = predictor.name
+        self.modelVersion = predictor.version
+        switch result {
+        case .success(let classes):
+            self.status = .with { $0.code = .ok }
+            self.predictions = classes.map { c in
+                Doodle_V1_Prediction.with {
+                    $0.classIndex = UInt32(c.index)
+                    $0.label = c.index < predictor.labels.count ? predictor.labels[c.index] : ""
+                    $0.score = c.score
+                }
+            }
+        case .failure(let error):
+            self.status = .with {
+                $0.code = Doodle_V1_StatusCode(error.code)
+                $0.message = error.message
+            }
+        }
+    }
+
+    /// An error response for a request that could not be read (request_id 0 unless known).
+    public static func error(_ error: ServiceError, requestID: UInt64 = 0) -> Self {
+        .with {
+            $0.requestID = requestID
+            $0.status = .with {
+                $0.code = Doodle_V1_StatusCode(error.code)
+                $0.message = error.message
+            }
+        }
+    }
+}
+
+extension Doodle_V1_ModelInfoResponse {
+    public init(requestID: UInt64, predictor: Predictor) {
+        self.init()
+        self.requestID = requestID
+        self.modelName = predictor.name
+        self.modelVersion = predictor.version
+        self.labels = predictor.labels
+        self.inputChannels = UInt32(predictor.engine.inputShape.channels)
+        self.inputHeight = UInt32(predictor.engine.inputShape.height)
+        self.inputWidth = UInt32(predictor.engine.inputShape.width)
+        self.quantization = predictor.engine.metadata.quantization
+    }
+}

@@ -1,0 +1,131 @@
+import ArgumentParser
+import DoodleClient
+import DoodleCore
+import DoodleWire
+import Foundation
+import SwiftProtobuf
+
+/// Command-line client for doodled.
+@main
+struct Doodle: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doodle",
+        abstract: "Ask a running doodled what a drawing is.",
+        subcommands: [Predict.self, Eval.self, Info.self])
+}
+
+struct ServerOption: ParsableArguments {
+    @Option(help: "doodled's raw-TCP address, host:port.")
+    var server = "127.0.0.1:7431"
+
+    func split() throws -> (String, Int) {
+        guard let colon = self.server.lastIndex(of: ":"), let port = Int(self.server[self.server.index(after: colon)...]) else {
+            throw ValidationError("--server: expected host:port, got '\(self.server)'")
+        }
+        return (String(self.server[..<colon]), port)
+    }
+}
+
+struct Predict: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Predict one drawing: an ndjson line (strokes), a PNG, or a file of 784 raw bytes.")
+
+    @OptionGroup var server: ServerOption
+
+    @Argument(help: "Drawing file: .ndjson/.ndjson.gz (first line, or --line), .png, or 784 raw bytes.")
+    var file: String
+
+    @Option(help: "Which line of an ndjson file (from 1).")
+    var line = 1
+
+    @Option(name: .customLong("top-k"), help: "Classes to print.")
+    var topK: UInt32 = 5
+
+    @Option(help: "Comma-separated candidate labels to choose among.")
+    var candidates: String?
+
+    mutating func run() async throws {
+        var request = Doodle_V1_PredictRequest()
+        request.topK = self.topK
+        if let candidates { request.candidateLabels = candidates.split(separator: ",").map(String.init) }
+        if self.file.hasSuffix(".ndjson") || self.file.hasSuffix(".ndjson.gz") {
+            let records = try DrawingRecord.read(self.file)
+            guard self.line >= 1, self.line <= records.count else {
+                throw ValidationError("\(self.file) has \(records.count) lines; --line \(self.line) is out of range")
+            }
+            request.strokes = Doodle_V1_Drawing(records[self.line - 1])
+            if let word = records[self.line - 1].word { print("drawing of: \(word)") }
+        } else if self.file.lowercased().hasSuffix(".png") {
+            request.bitmap = Data(try PNGBitmap.read(path: self.file))
+        } else {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: self.file))
+            guard bytes.count == 784 else {
+                throw ValidationError("\(self.file): \(bytes.count) bytes; a raw bitmap is exactly 784 (28 x 28)")
+            }
+            request.bitmap = bytes
+        }
+        let (host, port) = try self.server.split()
+        let connection = try await DoodleConnection.connect(host: host, port: port)
+        defer { Task { await connection.close() } }
+        let response = try await connection.predict(request)
+        guard response.status.code == .ok else {
+            throw ValidationError("server: \(response.status.code): \(response.status.message)")
+        }
+        for p in response.predictions {
+            print(String(format: "%6.2f%%  %@ (%d)", 100 * p.score, p.label, p.classIndex))
+        }
+        print("model: \(response.modelName) v\(response.modelVersion)")
+    }
+}
+
+struct Eval: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send every labelled drawing of an ndjson file through doodled and print top-1 / top-3 accuracy.")
+
+    @OptionGroup var server: ServerOption
+
+    @Argument(help: "Labelled drawings, simplified or raw: .ndjson or .ndjson.gz.")
+    var file: String
+
+    @Option(help: "Connections to open.")
+    var connections = 4
+
+    @Option(help: "Requests in flight per connection.")
+    var depth = 32
+
+    @Flag(help: "Print accuracy per class.")
+    var perClass = false
+
+    mutating func run() async throws {
+        let records = try DrawingRecord.read(self.file)
+        let (host, port) = try self.server.split()
+        let start = Date()
+        let r = try await Evaluation(host: host, port: port, connections: self.connections, depth: self.depth).run(records)
+        if self.perClass {
+            for (label, c) in r.perClass.sorted(by: { $0.key < $1.key }) {
+                print(String(format: "%-28@ %5d %7.1f%%", label, c.n, 100 * Double(c.top1) / Double(max(1, c.n))))
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        print(String(format: "drawings: %d  top-1: %.2f%%  top-3: %.2f%%  (%.1f s)", r.drawings, 100 * r.top1Accuracy,
+                     100 * r.top3Accuracy, seconds))
+        if !r.errors.isEmpty { print("errors: \(r.errors)") }
+    }
+}
+
+struct Info: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the served model's name, version and labels.")
+
+    @OptionGroup var server: ServerOption
+
+    mutating func run() async throws {
+        let (host, port) = try self.server.split()
+        let connection = try await DoodleConnection.connect(host: host, port: port)
+        defer { Task { await connection.close() } }
+        let info = try await connection.modelInfo()
+        print("model: \(info.modelName) v\(info.modelVersion)")
+        print("input: \(info.inputChannels) x \(info.inputHeight) x \(info.inputWidth) bytes")
+        print("quantization: \(info.quantization)")
+        print("classes (\(info.labels.count)): \(info.labels.prefix(8).joined(separator: ", ")), ...")
+    }
+}

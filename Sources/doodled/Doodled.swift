@@ -1,0 +1,132 @@
+import ArgumentParser
+import DoodleCore
+import DoodleEngine
+import DoodleServer
+import Dispatch
+import Foundation
+import Logging
+
+/// The doodle prediction daemon.
+@main
+struct Doodled: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doodled",
+        abstract: "Serve Quick, Draw! doodle predictions over a gRPC-style binary protocol on TCP.")
+
+    @Option(help: "Raw-TCP listen address, host:port.")
+    var listen = "127.0.0.1:7431"
+
+    @Option(help: "Model directory (model.onnx + labels.txt) or .onnx file.")
+    var model = "models/quickdraw-345"
+
+    @Option(help: "Inference worker threads (default: the number of cores).")
+    var workers = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Most requests in one batch.")
+    var maxBatch = 64
+
+    @Option(help: "Most requests waiting for a worker; more are answered RESOURCE_EXHAUSTED.")
+    var maxQueue = 4096
+
+    @Option(help: "Microseconds a worker may hold a short batch waiting for more (0 = never).")
+    var maxDelayUs = 0
+
+    @Option(help: "Largest frame payload in bytes; a larger declared length closes the connection.")
+    var maxFrameBytes = 1 << 20
+
+    @Option(help: "Requests one connection may have in flight.")
+    var maxInFlight = 1024
+
+    @Option(help: "Most strokes in a drawing.")
+    var maxStrokes = 256
+
+    @Option(help: "Most points in a drawing.")
+    var maxPoints = 20_000
+
+    @Option(help: "Kernel path: reference, avx2 or avx512vnni (default: the fastest supported).")
+    var kernels: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    mutating func run() async throws {
+        var config = DoodleDaemon.Configuration()
+        (config.host, config.port) = try Self.parse(address: self.listen, option: "--listen")
+        config.modelPath = self.model
+        guard self.workers >= 1, self.maxBatch >= 1, self.maxQueue >= 1, self.maxDelayUs >= 0, self.maxFrameBytes >= 16,
+              self.maxInFlight >= 1, self.maxStrokes >= 1, self.maxPoints >= 1 else {
+            throw ValidationError("--workers, --max-batch, --max-queue, --max-frame-bytes, --max-in-flight, "
+                                  + "--max-strokes and --max-points must be positive; --max-delay-us >= 0")
+        }
+        config.batcher = .init(workers: self.workers, maxBatch: self.maxBatch, maxQueue: self.maxQueue,
+                               maxDelayMicros: self.maxDelayUs)
+        config.connectionLimits.maxFrameBytes = self.maxFrameBytes
+        config.connectionLimits.maxInFlightPerConnection = self.maxInFlight
+        config.requestLimits.maxStrokes = self.maxStrokes
+        config.requestLimits.maxPoints = self.maxPoints
+        if let name = self.kernels {
+            guard let isa = KernelISA(name: name) else { throw ValidationError("--kernels: unknown path '\(name)'") }
+            config.isa = isa
+        }
+        guard let level = Logger.Level(rawValue: self.logLevel) else {
+            throw ValidationError("--log-level: unknown level '\(self.logLevel)'")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let daemon = try await DoodleDaemon.start(config)
+        await Self.waitForTerminationSignal()
+        await daemon.shutdown()
+    }
+
+    static func parse(address: String, option: String) throws -> (String, Int) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+              (0...65535).contains(port) else {
+            throw ValidationError("\(option): expected host:port, got '\(address)'")
+        }
+        var host = String(address[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+
+    /// Suspends until SIGTERM or SIGINT.
+    static func waitForTerminationSignal() async {
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let queue = DispatchQueue(label: "doodled.signals")
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let once = OnceFlag()
+            let sources = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0, queue: queue) }
+            for source in sources {
+                source.setEventHandler {
+                    if once.set() { continuation.resume() }
+                }
+                source.resume()
+            }
+            // Keep the sources alive for the life of the process.
+            SignalSources.keep(sources)
+        }
+    }
+}
+
+/// A flag that can be set once (thread-safe).
+final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+
+    /// True the first time only.
+    func set() -> Bool {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        if self.done { return false }
+        self.done = true
+        return true
+    }
+}
+
+enum SignalSources {
+    nonisolated(unsafe) static var all: [any DispatchSourceSignal] = []
+    static func keep(_ sources: [any DispatchSourceSignal]) { self.all = sources }
+}

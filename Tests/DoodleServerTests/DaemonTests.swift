@@ -1,0 +1,195 @@
+import DoodleClient
+import DoodleCore
+import DoodleEngine
+import DoodleServer
+import DoodleWire
+import Foundation
+import NIOCore
+import NIOPosix
+import SwiftProtobuf
+import Testing
+
+enum Paths {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let shared = repoRoot.deletingLastPathComponent().appendingPathComponent("shared/data/quickdraw")
+    static let model = repoRoot.appendingPathComponent("models/quickdraw-345").path
+}
+
+/// Starts a daemon on an ephemeral port for the test's duration.
+func withDaemon<T>(_ configure: (inout DoodleDaemon.Configuration) -> Void = { _ in },
+                   _ body: (DoodleDaemon, Int) async throws -> T) async throws -> T {
+    var config = DoodleDaemon.Configuration()
+    config.port = 0
+    config.modelPath = Paths.model
+    config.batcher = .init(workers: 2, maxBatch: 32)
+    configure(&config)
+    let daemon = try await DoodleDaemon.start(config)
+    do {
+        let result = try await body(daemon, daemon.tcpAddress!.port!)
+        await daemon.shutdown()
+        return result
+    } catch {
+        await daemon.shutdown()
+        throw error
+    }
+}
+
+@Suite("doodled end to end")
+struct DaemonTests {
+    static let records: [DrawingRecord] = try! DrawingRecord.read(Paths.shared.appendingPathComponent("simplified.ndjson.gz").path)
+    static let pairs: [DrawingRecord] = try! DrawingRecord.read(Paths.shared.appendingPathComponent("render_pairs.ndjson.gz").path)
+
+    /// What the engine says directly for one input (preprocessed in-process, batch of 1).
+    static func direct(_ input: DoodleInput, predictor: Predictor, topK: Int = 5) throws -> [ScoredClass] {
+        let engine = predictor.engine
+        var pixels = [UInt8](repeating: 0, count: engine.inputBytes)
+        pixels.withUnsafeMutableBufferPointer { Preprocessor().prepare(input, into: $0.baseAddress!) }
+        var scores = [Float](repeating: 0, count: engine.classCount)
+        let scratch = engine.makeScratch(maxBatch: 1)
+        try pixels.withUnsafeBytes { px in
+            try scores.withUnsafeMutableBufferPointer { try engine.run(images: px, count: 1, scratch: scratch, scores: $0) }
+        }
+        return scores.withUnsafeBufferPointer { predictor.top(topK, of: $0, candidates: nil) }
+    }
+
+    @Test("1,000 concurrent requests over 50 connections equal the engine run directly; batches form")
+    func concurrentRequestsMatchEngine() async throws {
+        try await withDaemon { daemon, port in
+            let predictor = daemon.model.current.predictor
+            let connections = try await withThrowingTaskGroup(of: DoodleConnection.self) { group in
+                for _ in 0..<50 { group.addTask { try await DoodleConnection.connect(host: "127.0.0.1", port: port) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            // Half strokes (raw and simplified), half bitmaps.
+            let raw = try DrawingRecord.read(Paths.shared.appendingPathComponent("raw.ndjson.gz").path)
+            let inputs: [(Doodle_V1_PredictRequest, DoodleInput)] = (0..<1000).map { i in
+                switch i % 3 {
+                case 0:
+                    let r = Self.records[i % Self.records.count]
+                    return (.with { $0.strokes = Doodle_V1_Drawing(r) }, .strokes(r.strokes, .auto))
+                case 1:
+                    let r = raw[i % raw.count]
+                    return (.with { $0.strokes = Doodle_V1_Drawing(r) }, .strokes(r.strokes.map { s in
+                        Stroke(x: s.x.map { Double(Float($0)) }, y: s.y.map { Double(Float($0)) }, hasTimes: s.hasTimes)
+                    }, .auto))
+                default:
+                    let b = Self.pairs[i % Self.pairs.count].bitmap!
+                    return (.with { $0.bitmap = Data(b) }, .bitmap(b))
+                }
+            }
+            let responses = try await withThrowingTaskGroup(of: (Int, Doodle_V1_PredictResponse).self) { group in
+                for (i, input) in inputs.enumerated() {
+                    let c = connections[i % connections.count]
+                    group.addTask { (i, try await c.predict(input.0)) }
+                }
+                return try await group.reduce(into: [Int: Doodle_V1_PredictResponse]()) { $0[$1.0] = $1.1 }
+            }
+            #expect(responses.count == 1000)
+            var mismatches = 0
+            for (i, input) in inputs.enumerated() {
+                let r = try #require(responses[i])
+                #expect(r.status.code == .ok)
+                let expected = try Self.direct(input.1, predictor: predictor)
+                let got = r.predictions.map { ScoredClass(index: Int($0.classIndex), score: $0.score) }
+                if got != expected { mismatches += 1 }
+                #expect(r.predictions.map(\.label) == expected.map { predictor.labels[$0.index] })
+                #expect(r.modelName == "quickdraw-345")
+            }
+            #expect(mismatches == 0)
+            #expect(daemon.batcher.statistics.largestBatch > 1, "no batch larger than 1 formed")
+            for c in connections { await c.close() }
+        }
+    }
+
+    @Test("model info over raw TCP")
+    func modelInfo() async throws {
+        try await withDaemon { _, port in
+            let c = try await DoodleConnection.connect(host: "127.0.0.1", port: port)
+            let info = try await c.modelInfo()
+            #expect(info.labels.count == 345 && info.labels[1] == "airplane")
+            #expect(info.inputHeight == 28 && info.inputWidth == 28 && info.inputChannels == 1)
+            await c.close()
+        }
+    }
+
+    @Test("bad requests get INVALID_ARGUMENT with a message, and the connection keeps serving")
+    func invalidRequests() async throws {
+        try await withDaemon { _, port in
+            let c = try await DoodleConnection.connect(host: "127.0.0.1", port: port)
+            let bitmap = Data(Self.pairs[0].bitmap!)
+            let cases: [(Doodle_V1_PredictRequest, String)] = [
+                (.with { $0.bitmap = bitmap.prefix(783) }, "783 bytes"),
+                (.with { $0.bitmap = bitmap; $0.topK = 10_000 }, "top_k 10000"),
+                (.with { $0.bitmap = bitmap; $0.candidateLabels = ["unicorn"] }, "unknown candidate label"),
+                (.with { $0.bitmap = bitmap; $0.candidateIndices = [345] }, "out of range"),
+                (Doodle_V1_PredictRequest(), "no input"),
+                (.with { $0.strokes = .with { $0.strokes = [.with { $0.x = [1, 2]; $0.y = [1] }] } }, "2 x values but 1 y"),
+            ]
+            for (request, fragment) in cases {
+                let r = try await c.predict(request)
+                #expect(r.status.code == .invalidArgument)
+                #expect(r.status.message.contains(fragment), "'\(r.status.message)' lacks '\(fragment)'")
+            }
+            let ok = try await c.predict(.with { $0.bitmap = bitmap; $0.candidateLabels = ["cat", "dog"]; $0.topK = 2 })
+            #expect(ok.status.code == .ok)
+            #expect(Set(ok.predictions.map(\.label)) == ["cat", "dog"])
+            #expect(abs(ok.predictions.map(\.score).reduce(0, +) - 1) < 1e-4)
+            await c.close()
+        }
+    }
+
+    @Test("unreadable frames are answered; an oversized length closes the connection; others are unaffected")
+    func framingErrors() async throws {
+        try await withDaemon({ $0.connectionLimits.maxFrameBytes = 4096 }) { _, port in
+            let bad = try await DoodleConnection.connect(host: "127.0.0.1", port: port)
+            try await bad.sendRaw([1, 0, 0, 0, 2, 0xAB, 0xCD])  // compressed flag
+            try await bad.sendRaw([0, 0, 0, 0, 3, 0xFF, 0xFF, 0xFF])  // not a protobuf
+            let ok = try await bad.predict(.with { $0.bitmap = Data(Self.pairs[1].bitmap!) })
+            #expect(ok.status.code == .ok)
+            let unmatched = try await bad.unmatchedResponses()
+            #expect(unmatched.count == 2)
+            #expect(unmatched.allSatisfy { $0.predict.status.code == .invalidArgument })
+            #expect(unmatched.first?.predict.status.message.contains("compressed") == true)
+
+            try await bad.sendRaw([0, 0x7F, 0xFF, 0xFF, 0xFF])  // 2 GiB declared
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(!bad.isActive)
+
+            let other = try await DoodleConnection.connect(host: "127.0.0.1", port: port)
+            #expect(try await other.predict(.with { $0.bitmap = Data(Self.pairs[2].bitmap!) }).status.code == .ok)
+            await other.close()
+        }
+    }
+
+    @Test("a client stalled mid-frame does not hold up others")
+    func slowClient() async throws {
+        try await withDaemon { _, port in
+            let slow = try await DoodleConnection.connect(host: "127.0.0.1", port: port)
+            try await slow.sendRaw([0, 0, 0, 4, 0, 0x0A])  // 1,024-byte frame, 1 byte of it sent
+            let fast = try await DoodleConnection.connect(host: "127.0.0.1", port: port)
+            let start = ContinuousClock.now
+            for i in 0..<50 {
+                let r = try await fast.predict(.with { $0.bitmap = Data(Self.pairs[i].bitmap!) })
+                #expect(r.status.code == .ok)
+            }
+            #expect(ContinuousClock.now - start < .seconds(5))
+            #expect(slow.isActive)
+            await slow.close()
+            await fast.close()
+        }
+    }
+
+    @Test("deadlines: a request that cannot meet its deadline is answered DEADLINE_EXCEEDED")
+    func deadline() async throws {
+        // One worker held up by a long max-delay; a 1 ms deadline expires while it waits.
+        try await withDaemon({ $0.batcher = .init(workers: 1, maxBatch: 64, maxDelayMicros: 50_000) }) { _, port in
+            let c = try await DoodleConnection.connect(host: "127.0.0.1", port: port)
+            let r = try await c.predict(.with { $0.bitmap = Data(Self.pairs[0].bitmap!); $0.deadlineMs = 1 })
+            #expect(r.status.code == .deadlineExceeded)
+            let ok = try await c.predict(.with { $0.bitmap = Data(Self.pairs[0].bitmap!); $0.deadlineMs = 5_000 })
+            #expect(ok.status.code == .ok)
+            await c.close()
+        }
+    }
+}
