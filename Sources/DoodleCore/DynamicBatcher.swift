@@ -181,6 +181,7 @@ public final class DynamicBatcher: @unchecked Sendable {
         jobs.reserveCapacity(maxBatch)
         var live: [Job] = []
         live.reserveCapacity(maxBatch)
+        var expired: [Job] = []
         var scratchOwner: ObjectIdentifier?
         var scratch: InferenceScratch?
         var pixels: [UInt8] = []
@@ -198,11 +199,10 @@ public final class DynamicBatcher: @unchecked Sendable {
             }
             let now = DispatchTime.now().uptimeNanoseconds
             live.removeAll(keepingCapacity: true)
-            var expired = 0
+            expired.removeAll(keepingCapacity: true)
             for job in jobs {
                 if let deadline = job.request.deadlineNanos, now >= deadline {
-                    expired += 1
-                    job.completion(.failure(ServiceError(.deadlineExceeded, "the deadline passed before the model ran")))
+                    expired.append(job)
                     continue
                 }
                 pixels.withUnsafeMutableBufferPointer { buf in
@@ -210,7 +210,11 @@ public final class DynamicBatcher: @unchecked Sendable {
                 }
                 live.append(job)
             }
-            self.record(batch: live.count, expired: expired)
+            // Statistics first, so that anyone woken by a completion sees them.
+            self.record(batch: live.count, expired: expired.count)
+            for job in expired {
+                job.completion(.failure(ServiceError(.deadlineExceeded, "the deadline passed before the model ran")))
+            }
             if live.isEmpty { continue }
             do {
                 try pixels.withUnsafeBytes { px in
