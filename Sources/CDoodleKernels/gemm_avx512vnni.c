@@ -1,74 +1,80 @@
-// AVX-512 VNNI GEMM: 8 rows x 32 columns per tile, vpdpbusd (u8 x s8 -> s32, exact) on a packed panel layout.
+// AVX-512 VNNI GEMM: up to 8 rows x 48 columns per tile (24 accumulators), vpdpbusd (u8 x s8 -> s32, exact) on a packed panel layout.
 #include "internal.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-#define MR 8
+#define MR 8   // rows per tile of 1 or 2 panels
+#define MR3 6  // rows per tile of 3 panels (18 accumulators + 3 weights: no spills)
+
+/// Per-panel constants of the epilogue, loaded once per column block rather than once per row.
+typedef struct {
+    __m512i bias[3];
+    __m512 scale[3];
+    __mmask16 mask[3];
+    __m512 lo, hi;
+    __m512i zp;
+} Panel;
 
 AVX512 static inline __attribute__((always_inline)) void
-epilogue(__m512i acc, int n0, int N, int m, const CDoodleKernels_Requant *rq, uint8_t *C8, int32_t *C32,
-         size_t ldc) {
-    const __mmask16 mask = (N - n0) >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (N - n0)) - 1u);
+epilogue(__m512i acc, const Panel *pc, int j, uint8_t *restrict C8, int32_t *restrict C32, size_t offset) {
     if (C8) {
-        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_maskz_loadu_ps(mask, rq->scale + n0));
-        v = _mm512_max_ps(v, _mm512_set1_ps((float)(rq->lo - rq->zero_point)));
-        v = _mm512_min_ps(v, _mm512_set1_ps((float)(rq->hi - rq->zero_point)));
-        __m512i q = _mm512_add_epi32(_mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                                     _mm512_set1_epi32(rq->zero_point));
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), pc->scale[j]);
+        v = _mm512_min_ps(_mm512_max_ps(v, pc->lo), pc->hi);
+        const __m512i q =
+            _mm512_add_epi32(_mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), pc->zp);
         // vpmovdb to a register, then a plain store: the masked memory form is slow on Zen 4.
         const __m128i bytes = _mm512_cvtepi32_epi8(q);
-        if (mask == 0xFFFF) {
-            _mm_storeu_si128((__m128i *)(C8 + (size_t)m * ldc + n0), bytes);
+        if (pc->mask[j] == 0xFFFF) {
+            _mm_storeu_si128((__m128i *)(C8 + offset), bytes);
         } else {
-            _mm_mask_storeu_epi8(C8 + (size_t)m * ldc + n0, mask, bytes);
+            _mm_mask_storeu_epi8(C8 + offset, pc->mask[j], bytes);
         }
     } else {
-        _mm512_mask_storeu_epi32(C32 + (size_t)m * ldc + n0, mask, acc);
+        _mm512_mask_storeu_epi32(C32 + offset, pc->mask[j], acc);
     }
 }
 
 /// One tile: `mr` rows (<= MR) by `np` panels (1 or 2) of 16 columns. Constant arguments unroll it.
 AVX512 static inline __attribute__((always_inline)) void
-tile(const uint8_t *A, size_t lda, int K4, const int8_t *B, size_t pb, const int32_t *bias, int n0, int N,
-     int m0, const int mr, const int np, const CDoodleKernels_Requant *rq, uint8_t *C8, int32_t *C32, size_t ldc) {
-    __m512i acc[MR][2];
-    for (int j = 0; j < np; j++) {
-        const int left = N - (n0 + 16 * j);
-        const __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-        const __m512i b = bias ? _mm512_maskz_loadu_epi32(mask, bias + n0 + 16 * j) : _mm512_setzero_si512();
-        for (int i = 0; i < mr; i++) acc[i][j] = b;
-    }
+tile(const uint8_t *restrict A, size_t lda, int K4, const int8_t *restrict B, size_t pb, const Panel *pc, int n0,
+     int m0, const int mr, const int np, uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {
+    __m512i acc[MR][3];
+    for (int j = 0; j < np; j++)
+        for (int i = 0; i < mr; i++) acc[i][j] = pc->bias[j];
     const uint8_t *a = A + (size_t)m0 * lda;
     const int8_t *b0 = B;
     const int8_t *b1 = B + pb;
+    const int8_t *b2 = B + 2 * pb;
     for (int k = 0; k < K4; k++) {
         const __m512i w0 = _mm512_loadu_si512(b0 + (size_t)k * 64);
         const __m512i w1 = np > 1 ? _mm512_loadu_si512(b1 + (size_t)k * 64) : w0;
+        const __m512i w2 = np > 2 ? _mm512_loadu_si512(b2 + (size_t)k * 64) : w0;
         for (int i = 0; i < mr; i++) {
             int32_t word;
             memcpy(&word, a + (size_t)i * lda + (size_t)k * 4, 4);
             const __m512i x = _mm512_set1_epi32(word);
             acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], x, w0);
             if (np > 1) acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], x, w1);
+            if (np > 2) acc[i][2] = _mm512_dpbusd_epi32(acc[i][2], x, w2);
         }
     }
     for (int i = 0; i < mr; i++) {
-        for (int j = 0; j < np; j++) epilogue(acc[i][j], n0 + 16 * j, N, m0 + i, rq, C8, C32, ldc);
+        for (int j = 0; j < np; j++) epilogue(acc[i][j], pc, j, C8, C32, (size_t)(m0 + i) * ldc + n0 + 16 * j);
     }
 }
 
 #define TILE_CASES(NP)                                                                                           \
     switch (mr) {                                                                                                \
-    case 8: tile(A, lda, K4, Bp, pb, bias, n0, N, m0, 8, NP, rq, C8, C32, ldc); break;                           \
-    case 7: tile(A, lda, K4, Bp, pb, bias, n0, N, m0, 7, NP, rq, C8, C32, ldc); break;                           \
-    case 6: tile(A, lda, K4, Bp, pb, bias, n0, N, m0, 6, NP, rq, C8, C32, ldc); break;                           \
-    case 5: tile(A, lda, K4, Bp, pb, bias, n0, N, m0, 5, NP, rq, C8, C32, ldc); break;                           \
-    case 4: tile(A, lda, K4, Bp, pb, bias, n0, N, m0, 4, NP, rq, C8, C32, ldc); break;                           \
-    case 3: tile(A, lda, K4, Bp, pb, bias, n0, N, m0, 3, NP, rq, C8, C32, ldc); break;                           \
-    case 2: tile(A, lda, K4, Bp, pb, bias, n0, N, m0, 2, NP, rq, C8, C32, ldc); break;                           \
-    default: tile(A, lda, K4, Bp, pb, bias, n0, N, m0, 1, NP, rq, C8, C32, ldc); break;                          \
+    case 8: tile(A, lda, K4, Bp, pb, &pc, n0, m0, 8, NP, C8, C32, ldc); break;                           \
+    case 7: tile(A, lda, K4, Bp, pb, &pc, n0, m0, 7, NP, C8, C32, ldc); break;                           \
+    case 6: tile(A, lda, K4, Bp, pb, &pc, n0, m0, 6, NP, C8, C32, ldc); break;                           \
+    case 5: tile(A, lda, K4, Bp, pb, &pc, n0, m0, 5, NP, C8, C32, ldc); break;                           \
+    case 4: tile(A, lda, K4, Bp, pb, &pc, n0, m0, 4, NP, C8, C32, ldc); break;                           \
+    case 3: tile(A, lda, K4, Bp, pb, &pc, n0, m0, 3, NP, C8, C32, ldc); break;                           \
+    case 2: tile(A, lda, K4, Bp, pb, &pc, n0, m0, 2, NP, C8, C32, ldc); break;                           \
+    default: tile(A, lda, K4, Bp, pb, &pc, n0, m0, 1, NP, C8, C32, ldc); break;                          \
     }
 
 AVX512 void cdk_gemm_avx512vnni(const uint8_t *A, size_t lda, int M, int K, int N, const int8_t *B,
@@ -77,17 +83,121 @@ AVX512 void cdk_gemm_avx512vnni(const uint8_t *A, size_t lda, int M, int K, int 
     const int K4 = CDK_K4(K);
     const size_t pb = cdk_panel_bytes(K);
     const int panels = CDK_PANELS(N);
-    // Column blocks outermost keep a 2-panel slice of B hot in L1 while every row block streams past it.
-    for (int p = 0; p < panels; p += 2) {
-        const int np = panels - p >= 2 ? 2 : 1;
+    // Column blocks outermost keep a 3-panel slice of B hot in L1 while every row block streams past it.
+    for (int p = 0; p < panels; p += 3) {
+        const int np = panels - p >= 3 ? 3 : panels - p;
         const int n0 = p * CDK_PANEL;
         const int8_t *Bp = B + (size_t)p * pb;
-        for (int m0 = 0; m0 < M; m0 += MR) {
-            const int mr = M - m0 >= MR ? MR : M - m0;
-            if (np == 2) {
+        Panel pc;
+        for (int j = 0; j < 3; j++) {
+            const int left = N - (n0 + 16 * j);
+            pc.mask[j] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
+            pc.bias[j] = bias ? _mm512_maskz_loadu_epi32(pc.mask[j], bias + n0 + 16 * j) : _mm512_setzero_si512();
+            pc.scale[j] = rq ? _mm512_maskz_loadu_ps(pc.mask[j], rq->scale + n0 + 16 * j) : _mm512_setzero_ps();
+        }
+        pc.lo = _mm512_set1_ps(rq ? (float)(rq->lo - rq->zero_point) : 0.0f);
+        pc.hi = _mm512_set1_ps(rq ? (float)(rq->hi - rq->zero_point) : 0.0f);
+        pc.zp = _mm512_set1_epi32(rq ? rq->zero_point : 0);
+        const int rows = np == 3 ? MR3 : MR;
+        for (int m0 = 0; m0 < M; m0 += rows) {
+            const int mr = M - m0 >= rows ? rows : M - m0;
+            if (np == 3) {
+                TILE_CASES(3)
+            } else if (np == 2) {
                 TILE_CASES(2)
             } else {
                 TILE_CASES(1)
+            }
+        }
+    }
+}
+
+/// Implicit-GEMM tile: row i of A is k_h segments of `seg4` 4-byte words at a + i * row_step + ky * seg_stride.
+AVX512 static inline __attribute__((always_inline)) void
+tile_implicit(const uint8_t *restrict a, size_t row_step, size_t seg_stride, int k_h, int seg4,
+              const int8_t *restrict B, size_t pb, const Panel *pc, int n0, size_t m0, const int mr, const int np,
+              uint8_t *restrict C8, size_t ldc) {
+    __m512i acc[MR][3];
+    for (int j = 0; j < np; j++)
+        for (int i = 0; i < mr; i++) acc[i][j] = pc->bias[j];
+    const int8_t *b0 = B;
+    const int8_t *b1 = B + pb;
+    const int8_t *b2 = B + 2 * pb;
+    // One flat loop over all k_h * seg4 steps (a nested loop here makes LLVM keep the accumulators in memory).
+    const uint8_t *seg = a;
+    int k = 0;
+    const int steps = k_h * seg4;
+    for (int step = 0; step < steps; step++) {
+        const __m512i w0 = _mm512_loadu_si512(b0);
+        const __m512i w1 = np > 1 ? _mm512_loadu_si512(b1) : w0;
+        const __m512i w2 = np > 2 ? _mm512_loadu_si512(b2) : w0;
+        b0 += 64, b1 += 64, b2 += 64;
+        for (int i = 0; i < mr; i++) {
+            int32_t word;
+            memcpy(&word, seg + (size_t)i * row_step + (size_t)k * 4, 4);
+            const __m512i x = _mm512_set1_epi32(word);
+            acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], x, w0);
+            if (np > 1) acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], x, w1);
+            if (np > 2) acc[i][2] = _mm512_dpbusd_epi32(acc[i][2], x, w2);
+        }
+        if (++k == seg4) {
+            k = 0;
+            seg += seg_stride;
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        for (int j = 0; j < np; j++) epilogue(acc[i][j], pc, j, C8, NULL, (m0 + (size_t)i) * ldc + n0 + 16 * j);
+    }
+}
+
+#define IMPLICIT_CASES(NP)                                                                                       \
+    switch (mr) {                                                                                                \
+    case 8: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 8, NP, out, ldc); break;               \
+    case 7: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 7, NP, out, ldc); break;               \
+    case 6: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 6, NP, out, ldc); break;               \
+    case 5: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 5, NP, out, ldc); break;               \
+    case 4: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 4, NP, out, ldc); break;               \
+    case 3: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 3, NP, out, ldc); break;               \
+    case 2: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 2, NP, out, ldc); break;               \
+    default: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 1, NP, out, ldc); break;              \
+    }
+
+AVX512 void CDoodleKernels_conv_implicit_u8(const uint8_t *in, size_t in_pitch, int c, int k_h, int k_w, int out_h,
+                                            int out_w, const void *packedB, int N,
+                                            const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc) {
+    const int K = k_h * k_w * c;
+    const int seg4 = k_w * c / 4;
+    const size_t pb = cdk_panel_bytes(K);
+    const int panels = CDK_PANELS(N);
+    const int8_t *B = (const int8_t *)packedB;
+    for (int p = 0; p < panels; p += 3) {
+        const int np = panels - p >= 3 ? 3 : panels - p;
+        const int n0 = p * CDK_PANEL;
+        const int8_t *Bp = B + (size_t)p * pb;
+        Panel pc;
+        for (int j = 0; j < 3; j++) {
+            const int left = N - (n0 + 16 * j);
+            pc.mask[j] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
+            pc.bias[j] = _mm512_maskz_loadu_epi32(pc.mask[j], rq->bias + n0 + 16 * j);
+            pc.scale[j] = _mm512_maskz_loadu_ps(pc.mask[j], rq->scale + n0 + 16 * j);
+        }
+        pc.lo = _mm512_set1_ps((float)(rq->lo - rq->zero_point));
+        pc.hi = _mm512_set1_ps((float)(rq->hi - rq->zero_point));
+        pc.zp = _mm512_set1_epi32(rq->zero_point);
+        // Tiles never cross an output row: rows of one tile are consecutive pixels, c bytes apart.
+        for (int oy = 0; oy < out_h; oy++) {
+            const int rows = np == 3 ? MR3 : MR;
+            for (int ox0 = 0; ox0 < out_w; ox0 += rows) {
+                const int mr = out_w - ox0 >= rows ? rows : out_w - ox0;
+                const uint8_t *a = in + (size_t)oy * in_pitch + (size_t)ox0 * c;
+                const size_t m0 = (size_t)oy * out_w + ox0;
+                if (np == 3) {
+                    IMPLICIT_CASES(3)
+                } else if (np == 2) {
+                    IMPLICIT_CASES(2)
+                } else {
+                    IMPLICIT_CASES(1)
+                }
             }
         }
     }

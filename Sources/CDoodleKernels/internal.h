@@ -34,8 +34,8 @@ void cdk_im2col_reference(const CDoodleKernels_ConvShape *s, const uint8_t *in, 
 void cdk_im2col_avx512(const CDoodleKernels_ConvShape *s, const uint8_t *in, uint8_t pad_value, uint8_t *out,
                        size_t row_bytes);
 void cdk_maxpool_reference(const uint8_t *in, int in_w, int c, int k_h, int k_w, int stride_h, int stride_w,
-                           int out_h, int out_w, uint8_t *out);
+                           int out_h, int out_w, uint8_t *out, size_t out_pitch);
 void cdk_maxpool_avx512(const uint8_t *in, int in_w, int c, int k_h, int k_w, int stride_h, int stride_w, int out_h,
-                        int out_w, uint8_t *out);
+                        int out_w, uint8_t *out, size_t out_pitch);
 
 #endif

@@ -123,23 +123,24 @@ void cdk_im2col_reference(const CDoodleKernels_ConvShape *s, const uint8_t *in, 
 }
 
 void CDoodleKernels_maxpool_u8(CDoodleKernels_ISA isa, const uint8_t *in, int in_h, int in_w, int c, int k_h,
-                               int k_w, int stride_h, int stride_w, int out_h, int out_w, uint8_t *out) {
+                               int k_w, int stride_h, int stride_w, int out_h, int out_w, uint8_t *out,
+                               size_t out_pitch) {
     (void)in_h;
 #if defined(__x86_64__)
     if (isa == CDoodleKernels_ISA_avx512vnni) {
-        cdk_maxpool_avx512(in, in_w, c, k_h, k_w, stride_h, stride_w, out_h, out_w, out);
+        cdk_maxpool_avx512(in, in_w, c, k_h, k_w, stride_h, stride_w, out_h, out_w, out, out_pitch);
         return;
     }
 #endif
     (void)isa;
-    cdk_maxpool_reference(in, in_w, c, k_h, k_w, stride_h, stride_w, out_h, out_w, out);
+    cdk_maxpool_reference(in, in_w, c, k_h, k_w, stride_h, stride_w, out_h, out_w, out, out_pitch);
 }
 
 void cdk_maxpool_reference(const uint8_t *in, int in_w, int c, int k_h, int k_w, int stride_h, int stride_w,
-                           int out_h, int out_w, uint8_t *out) {
+                           int out_h, int out_w, uint8_t *out, size_t out_pitch) {
     for (int oy = 0; oy < out_h; oy++) {
         for (int ox = 0; ox < out_w; ox++) {
-            uint8_t *dst = out + ((size_t)oy * out_w + ox) * c;
+            uint8_t *dst = out + (size_t)oy * out_pitch + (size_t)ox * c;
             const uint8_t *first = in + ((size_t)(oy * stride_h) * in_w + ox * stride_w) * c;
             memcpy(dst, first, (size_t)c);
             for (int ky = 0; ky < k_h; ky++) {
@@ -171,3 +172,13 @@ void CDoodleKernels_add_const_u8(const uint8_t *a, int32_t za, float sa, const f
         out[i] = (uint8_t)((int32_t)nearbyintf(v) + zo);
     }
 }
+
+#if !defined(__x86_64__)
+#include <stdlib.h>
+// The implicit-GEMM convolution exists only as AVX-512 code; the engine never selects it elsewhere.
+void CDoodleKernels_conv_implicit_u8(const uint8_t *in, size_t in_pitch, int c, int k_h, int k_w, int out_h,
+                                     int out_w, const void *packedB, int N, const CDoodleKernels_Requant *rq,
+                                     uint8_t *out, size_t ldc) {
+    abort();
+}
+#endif

@@ -133,15 +133,15 @@ AVX512 void cdk_im2col_avx512(const CDoodleKernels_ConvShape *shape, const uint8
 #define STORE128(p, v) _mm_storeu_si128((__m128i *)(p), v)
 
 AVX512 void cdk_maxpool_avx512(const uint8_t *in, int in_w, int c, int k_h, int k_w, int stride_h, int stride_w,
-                               int out_h, int out_w, uint8_t *out) {
+                               int out_h, int out_w, uint8_t *out, size_t out_pitch) {
     if (c < 16) {
-        cdk_maxpool_reference(in, in_w, c, k_h, k_w, stride_h, stride_w, out_h, out_w, out);
+        cdk_maxpool_reference(in, in_w, c, k_h, k_w, stride_h, stride_w, out_h, out_w, out, out_pitch);
         return;
     }
     const size_t cs = (size_t)c;
     for (int oy = 0; oy < out_h; oy++) {
         for (int ox = 0; ox < out_w; ox++) {
-            uint8_t *dst = out + ((size_t)oy * out_w + ox) * cs;
+            uint8_t *dst = out + (size_t)oy * out_pitch + (size_t)ox * cs;
             const uint8_t *first = in + ((size_t)(oy * stride_h) * in_w + (size_t)(ox * stride_w)) * cs;
             // Channel blocks covering [0, c) exactly; the last block may overlap the one before it.
             if (c >= 64) {

@@ -7,12 +7,23 @@ struct QuantParams: Equatable {
 }
 
 /// Per-image layout of an activation buffer: NHWC uint8, `stride` bytes apart (a multiple of 64).
+///
+/// A buffer may carry a border of `pad` pixels on every side, filled with `padValue` (the consumer's zero
+/// point) once when the scratch is made; producers write only the interior.
 struct ActivationLayout {
     var channels: Int
     var height: Int
     var width: Int
+    var pad = 0
+    var padValue: UInt8 = 0
+
+    /// Logical elements (without the border).
     var elements: Int { self.channels * self.height * self.width }
-    var stride: Int { (self.elements + 63) / 64 * 64 }
+    /// Bytes between rows, border included.
+    var pitch: Int { (self.width + 2 * self.pad) * self.channels }
+    /// Offset of the first interior element.
+    var interiorOffset: Int { self.pad * self.pitch + self.pad * self.channels }
+    var stride: Int { ((self.height + 2 * self.pad) * self.pitch + 63) / 64 * 64 }
 }
 
 /// Memory that lives as long as the plan (prepacked weights, biases, scales), 64-byte aligned.
@@ -49,8 +60,11 @@ struct GemmWeights {
 enum PlanStep {
     /// Pixel bytes -> quantised input through a 256-entry table.
     case quantizeInput(table: UnsafePointer<UInt8>, output: Int)
-    /// 2-D convolution + bias + requantise (+ ReLU), one image at a time.
-    case conv(input: Int, output: Int, shape: CDoodleKernels_ConvShape, rowBytes: Int, padValue: UInt8, gemm: GemmWeights)
+    /// 2-D convolution + bias + requantise (+ ReLU), one image at a time. `implicit`: the input buffer carries the
+    /// padding as a border, so AVX-512 reads it in place without im2col (`shape` then describes the bordered
+    /// image with no padding, which is also what the im2col paths see).
+    case conv(input: Int, output: Int, shape: CDoodleKernels_ConvShape, rowBytes: Int, padValue: UInt8, gemm: GemmWeights,
+              implicit: Bool)
     /// Max pooling, no padding.
     case maxPool(input: Int, output: Int, kernel: (Int, Int), strides: (Int, Int))
     /// Fully connected layer over the whole batch at once.
@@ -73,8 +87,77 @@ struct ExecutionPlan {
     var macsPerImage: Int
     var im2colBytes: Int
 
+    /// Steps that read `buffer`.
+    func readers(of buffer: Int) -> [Int] {
+        self.steps.indices.filter { i in
+            switch self.steps[i] {
+            case .quantizeInput: false
+            case .conv(let input, _, _, _, _, _, _): input == buffer
+            case .maxPool(let input, _, _, _): input == buffer
+            case .dense(let input, _, _): input == buffer
+            case .add(let a, _, _, let b, _, _, _, _, _, _): a == buffer || b == buffer
+            case .addConstant(let a, _, _, _, _, _, _, _, _): a == buffer
+            }
+        }
+    }
+
+    /// Gives each eligible convolution (stride 1, no dilation, equal padding on all sides, kernel rows of a
+    /// multiple of 4 bytes) a bordered input written by a max pool that nobody else reads, so it runs without
+    /// im2col.
+    mutating func borderConvolutionInputs() {
+        for i in self.steps.indices {
+            guard case .conv(let input, let output, var shape, let rowBytes, let padValue, let gemm, false) = self.steps[i]
+            else { continue }
+            let p = Int(shape.pad_top)
+            guard p >= 1, shape.pad_left == shape.pad_top, shape.pad_bottom == shape.pad_top,
+                  shape.pad_right == shape.pad_top, shape.stride_h == 1, shape.stride_w == 1, shape.dil_h == 1,
+                  shape.dil_w == 1, Int(shape.k_w * shape.in_c) % 4 == 0, self.readers(of: input) == [i],
+                  self.steps.contains(where: { if case .maxPool(_, input, _, _) = $0 { true } else { false } })
+            else { continue }
+            self.layouts[input].pad = p
+            self.layouts[input].padValue = padValue
+            shape.in_h += Int32(2 * p)
+            shape.in_w += Int32(2 * p)
+            shape.pad_top = 0
+            shape.pad_left = 0
+            shape.pad_bottom = 0
+            shape.pad_right = 0
+            self.steps[i] = .conv(input: input, output: output, shape: shape, rowBytes: rowBytes, padValue: padValue,
+                                  gemm: gemm, implicit: true)
+        }
+    }
+
     /// Index of the first dense step: the steps before it run image by image.
     var firstBatchedStep: Int {
         self.steps.firstIndex(where: { if case .dense = $0 { true } else { false } }) ?? self.steps.count
+    }
+}
+
+extension PlanStep {
+    /// One line for benchmark tables, e.g. "conv 3x3 32->40 @14x14".
+    func summary(_ layouts: [ActivationLayout]) -> String {
+        switch self {
+        case .quantizeInput: return "quantize input"
+        case .conv(let input, let output, let shape, _, _, _, _):
+            let i = layouts[input]
+            let o = layouts[output]
+            return "conv \(shape.k_h)x\(shape.k_w) \(i.channels)->\(o.channels) @\(o.height)x\(o.width)"
+        case .maxPool(let input, _, let k, _):
+            let i = layouts[input]
+            return "maxpool \(k.0)x\(k.1) \(i.channels)ch @\(i.height)x\(i.width)"
+        case .dense(_, let output, let gemm): return "dense \(gemm.k)->\(layouts[output].channels)"
+        case .add: return "add"
+        case .addConstant: return "add constant"
+        }
+    }
+
+    /// Multiply-accumulates per image.
+    func macs(_ layouts: [ActivationLayout]) -> Int {
+        switch self {
+        case .conv(_, let output, _, _, _, let gemm, _):
+            return layouts[output].height * layouts[output].width * gemm.k * gemm.n
+        case .dense(_, _, let gemm): return gemm.k * gemm.n
+        default: return 0
+        }
     }
 }

@@ -121,6 +121,27 @@ public final class InferenceEngine: @unchecked Sendable {
         (self.plan.logitsParams.scale, self.plan.logitsParams.zeroPoint)
     }
 
+    /// Time spent in each step over `repeats` runs of a batch, for benchmarks: (description, MACs per image,
+    /// seconds per image). Steps run in plan order, each over the whole batch.
+    public func profileSteps(images: UnsafeRawBufferPointer, count: Int, scratch: InferenceScratch,
+                             repeats: Int) throws -> [(step: String, macsPerImage: Int, secondsPerImage: Double)] {
+        try self.forward(images: images, count: count, scratch: scratch)  // warm
+        var out: [(String, Int, Double)] = []
+        for step in self.plan.steps {
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<repeats {
+                if case .dense = step {
+                    self.execute(step, images: 0..<count, input: images, scratch: scratch)
+                } else {
+                    for i in 0..<count { self.execute(step, images: i..<(i + 1), input: images, scratch: scratch) }
+                }
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(repeats * count)
+            out.append((step.summary(self.plan.layouts), step.macs(self.plan.layouts), seconds))
+        }
+        return out
+    }
+
     private func forward(images: UnsafeRawBufferPointer, count: Int, scratch: InferenceScratch) throws {
         guard count >= 1, count <= scratch.maxBatch else {
             throw EngineError("batch of \(count) images; this scratch holds 1...\(scratch.maxBatch)")
@@ -154,9 +175,18 @@ public final class InferenceEngine: @unchecked Sendable {
                 let d = bytes(output) + i * stride
                 for j in 0..<self.inputBytes { d[j] = table[Int(s[j])] }
             }
-        case .conv(let input, let output, var shape, let rowBytes, let padValue, var gemm):
+        case .conv(let input, let output, var shape, let rowBytes, let padValue, var gemm, let implicit):
             let a = scratch.im2col.assumingMemoryBound(to: UInt8.self)
             let m = Int32(shape.out_h * shape.out_w)
+            if implicit && self.isa == .avx512vnni {
+                let l = layouts[input]
+                for i in range {
+                    CDoodleKernels_conv_implicit_u8(bytes(input) + i * l.stride, l.pitch, shape.in_c, shape.k_h, shape.k_w,
+                                                    shape.out_h, shape.out_w, gemm.packed, Int32(gemm.n), &gemm.requant,
+                                                    bytes(output) + i * layouts[output].stride, gemm.n)
+                }
+                return
+            }
             for i in range {
                 CDoodleKernels_im2col_u8(isa, &shape, bytes(input) + i * layouts[input].stride, padValue, a, rowBytes)
                 CDoodleKernels_gemm_u8s8(isa, a, rowBytes, m, Int32(gemm.k), Int32(gemm.n), gemm.packed,
@@ -166,9 +196,10 @@ public final class InferenceEngine: @unchecked Sendable {
             let l = layouts[input]
             let o = layouts[output]
             for i in range {
-                CDoodleKernels_maxpool_u8(isa, bytes(input) + i * l.stride, Int32(l.height), Int32(l.width),
-                                          Int32(l.channels), Int32(kernel.0), Int32(kernel.1), Int32(strides.0),
-                                          Int32(strides.1), Int32(o.height), Int32(o.width), bytes(output) + i * o.stride)
+                CDoodleKernels_maxpool_u8(isa, bytes(input) + i * l.stride + l.interiorOffset, Int32(l.height),
+                                          Int32(l.width), Int32(l.channels), Int32(kernel.0), Int32(kernel.1),
+                                          Int32(strides.0), Int32(strides.1), Int32(o.height), Int32(o.width),
+                                          bytes(output) + i * o.stride + o.interiorOffset, o.pitch)
             }
         case .dense(let input, let output, var gemm):
             CDoodleKernels_gemm_u8s8(isa, bytes(input) + range.lowerBound * layouts[input].stride, layouts[input].stride,

@@ -15,7 +15,8 @@ public final class InferenceScratch {
             // 64 bytes of slack: the AVX-512 kernels move whole 64-byte blocks and may run past the last image.
             let bytes = layout.stride * max(1, maxBatch) + 64
             let p = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-            p.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+            // A bordered buffer's border holds its consumer's zero point for good; interiors are overwritten.
+            p.initializeMemory(as: UInt8.self, repeating: layout.pad > 0 ? layout.padValue : 0, count: bytes)
             return p
         }
         let im2colBytes = max(64, plan.im2colBytes + 64)

@@ -95,9 +95,11 @@ struct PlanCompiler {
         guard layout.height == 1, layout.width == 1 else {
             throw EngineError("the output must be N x classes, got \(layout.channels)x\(layout.height)x\(layout.width)")
         }
-        return ExecutionPlan(steps: self.steps, layouts: self.layouts, inputLayout: self.inputLayout,
-                             logitsBuffer: logits.buffer, logitsParams: logits.params, classCount: layout.channels,
-                             macsPerImage: self.macs, im2colBytes: self.im2colBytes)
+        var plan = ExecutionPlan(steps: self.steps, layouts: self.layouts, inputLayout: self.inputLayout,
+                                 logitsBuffer: logits.buffer, logitsParams: logits.params, classCount: layout.channels,
+                                 macsPerImage: self.macs, im2colBytes: self.im2colBytes)
+        plan.borderConvolutionInputs()
+        return plan
     }
 
     // MARK: - Nodes
@@ -457,7 +459,7 @@ struct PlanCompiler {
         self.macs += oh * ow * cout * k
         let buffer = self.newBuffer(ActivationLayout(channels: cout, height: oh, width: ow))
         self.steps.append(.conv(input: x.buffer, output: buffer, shape: shape, rowBytes: rowBytes,
-                                padValue: UInt8(x.params.zeroPoint), gemm: gemm))
+                                padValue: UInt8(x.params.zeroPoint), gemm: gemm, implicit: false))
         return Activation(buffer: buffer, params: out)
     }
 

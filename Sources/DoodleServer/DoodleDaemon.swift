@@ -56,7 +56,7 @@ public final class DoodleDaemon: Sendable {
                                                       batcher: batcher, model: model,
                                                       limits: configuration.connectionLimits)
             logger.info("doodled serving", metadata: [
-                "tcp": "\(tcp.localAddress.map { "\($0)" } ?? "?")",
+                "tcp": "\(tcp.localAddress.map(Self.describe) ?? "?")",
                 "model": "\(predictor.name) v\(predictor.version) (\(predictor.path))",
                 "classes": "\(predictor.labels.count)",
                 "kernels": "\(predictor.engine.isa)",
@@ -70,6 +70,12 @@ public final class DoodleDaemon: Sendable {
             try? await group.shutdownGracefully()
             throw error
         }
+    }
+
+    /// "host:port" for logs.
+    static func describe(_ address: SocketAddress) -> String {
+        let host = address.ipAddress ?? "?"
+        return address.protocol == .inet6 ? "[\(host)]:\(address.port ?? 0)" : "\(host):\(address.port ?? 0)"
     }
 
     /// Runs one full batch through the model so the first real request pays no first-touch costs.

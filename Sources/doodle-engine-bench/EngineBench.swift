@@ -19,6 +19,7 @@ struct EngineBench {
         let batches = (option("--batches") ?? "1,8,64,256").split(separator: ",").compactMap { Int($0) }
         let seconds = Double(option("--seconds") ?? "2") ?? 2
         let peak = Double(option("--peak-macs-per-cycle") ?? "128") ?? 128
+        let profileBatch = option("--profile").flatMap { Int($0) }
         guard args.count == 2 else {
             FileHandle.standardError.write(Data("usage: doodle-engine-bench MODEL IMAGES.u8 [--isa NAME] [--batches 1,8] [--seconds S]\n".utf8))
             exit(2)
@@ -28,6 +29,25 @@ struct EngineBench {
         let images = try [UInt8](Data(contentsOf: URL(fileURLWithPath: args[1])))
         let count = images.count / engine.inputBytes
         let ghz = cpuGHz()
+        if let batch = profileBatch {
+            // Per-layer throughput: each step timed alone over the batch.
+            let scratch = engine.makeScratch(maxBatch: batch)
+            let steps = try images.withUnsafeBytes { px in
+                try engine.profileSteps(images: px, count: batch, scratch: scratch, repeats: max(1, 4096 / batch))
+            }
+            for s in steps {
+                var row: [String: Any] = ["engine": "doodled-\(isa)", "batch": batch, "step": s.step,
+                                          "us_per_image": s.secondsPerImage * 1e6]
+                if s.macsPerImage > 0 {
+                    let macs = Double(s.macsPerImage) / s.secondsPerImage
+                    row["macs_per_s"] = macs
+                    if let ghz { row["share_of_vnni_peak"] = macs / (ghz * 1e9 * peak) }
+                }
+                let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            }
+            return
+        }
         for batch in batches {
             let (done, elapsed) = try measure(engine: engine, images: images, count: count, batch: batch, seconds: seconds)
             let perSecond = Double(done) / elapsed

@@ -57,9 +57,18 @@ typedef struct {
 void CDoodleKernels_im2col_u8(CDoodleKernels_ISA isa, const CDoodleKernels_ConvShape *s, const uint8_t *in,
                               uint8_t pad_value, uint8_t *out, size_t row_bytes);
 
-/// Max pooling over one NHWC uint8 image, no padding.
-void CDoodleKernels_maxpool_u8(CDoodleKernels_ISA isa, const uint8_t *in, int in_h, int in_w, int c, int k_h, int k_w, int stride_h,
-                               int stride_w, int out_h, int out_w, uint8_t *out);
+/// Max pooling over one NHWC uint8 image, no padding. Output rows are `out_pitch` bytes apart (out_w * c for a
+/// dense image; more when writing into the interior of a bordered buffer).
+void CDoodleKernels_maxpool_u8(CDoodleKernels_ISA isa, const uint8_t *in, int in_h, int in_w, int c, int k_h,
+                               int k_w, int stride_h, int stride_w, int out_h, int out_w, uint8_t *out,
+                               size_t out_pitch);
+
+/// Convolution without im2col (AVX-512 VNNI only): stride 1, no dilation, (k_w * c) % 4 == 0, on an input that
+/// already carries its padding (rows `in_pitch` bytes apart). Output pixel (oy, ox) reads the k_h kernel rows of
+/// k_w * c contiguous bytes at in + (oy + ky) * in_pitch + ox * c; B is packed in (ky, kx, c) order as for im2col.
+void CDoodleKernels_conv_implicit_u8(const uint8_t *in, size_t in_pitch, int c, int k_h, int k_w, int out_h,
+                                     int out_w, const void *packedB, int N, const CDoodleKernels_Requant *rq,
+                                     uint8_t *out, size_t ldc);
 
 /// Element-wise quantised add: q = clamp(nearbyint((a - za) * sa + (b - zb) * sb) + zo, lo, hi), with
 /// sa = scale_a / scale_out and sb = scale_b / scale_out.
