@@ -186,7 +186,10 @@ AVX512 void CDoodleKernels_conv_implicit_u8(const uint8_t *in, size_t in_pitch, 
         pc.zp = _mm512_set1_epi32(rq->zero_point);
         // Tiles never cross an output row: rows of one tile are consecutive pixels, c bytes apart.
         for (int oy = 0; oy < out_h; oy++) {
-            const int rows = np == 3 ? MR3 : MR;
+            // Balanced tiles: 14 columns as 5+5+4 rather than 6+6+2 (a 2-row tile cannot hide its weight loads).
+            const int most = np == 3 ? MR3 : MR;
+            const int tiles = (out_w + most - 1) / most;
+            const int rows = (out_w + tiles - 1) / tiles;
             for (int ox0 = 0; ox0 < out_w; ox0 += rows) {
                 const int mr = out_w - ox0 >= rows ? rows : out_w - ox0;
                 const uint8_t *a = in + (size_t)oy * in_pitch + (size_t)ox0 * c;

@@ -150,10 +150,10 @@ AVX512 void cdk_maxpool_avx512(const uint8_t *in, int in_w, int c, int k_h, int 
                 if (off < cs) POOL_BLOCK(__m512i, LOAD512, _mm512_max_epu8, STORE512, cs - 64);
             } else if (c >= 32) {
                 POOL_BLOCK(__m256i, LOAD256, _mm256_max_epu8, STORE256, 0);
-                POOL_BLOCK(__m256i, LOAD256, _mm256_max_epu8, STORE256, cs - 32);
+                if (c > 32) POOL_BLOCK(__m256i, LOAD256, _mm256_max_epu8, STORE256, cs - 32);
             } else {
                 POOL_BLOCK(__m128i, LOAD128, _mm_max_epu8, STORE128, 0);
-                POOL_BLOCK(__m128i, LOAD128, _mm_max_epu8, STORE128, cs - 16);
+                if (c > 16) POOL_BLOCK(__m128i, LOAD128, _mm_max_epu8, STORE128, cs - 16);
             }
         }
     }

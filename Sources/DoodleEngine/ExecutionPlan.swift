@@ -112,7 +112,12 @@ struct ExecutionPlan {
             guard p >= 1, shape.pad_left == shape.pad_top, shape.pad_bottom == shape.pad_top,
                   shape.pad_right == shape.pad_top, shape.stride_h == 1, shape.stride_w == 1, shape.dil_h == 1,
                   shape.dil_w == 1, Int(shape.k_w * shape.in_c) % 4 == 0, self.readers(of: input) == [i],
-                  self.steps.contains(where: { if case .maxPool(_, input, _, _) = $0 { true } else { false } })
+                  self.steps.contains(where: { step in
+                      switch step {
+                      case .maxPool(_, input, _, _), .quantizeInput(_, input): true
+                      default: false
+                      }
+                  })
             else { continue }
             self.layouts[input].pad = p
             self.layouts[input].padValue = padValue
@@ -134,14 +139,20 @@ struct ExecutionPlan {
 }
 
 extension PlanStep {
+    /// Input channels as the model defines them (a widened image counts its real channels).
+    private func modelChannels(_ input: Int, _ plan: ExecutionPlan) -> Int {
+        let isImage = plan.steps.contains { if case .quantizeInput(_, input) = $0 { true } else { false } }
+        return isImage ? plan.inputLayout.channels : plan.layouts[input].channels
+    }
+
     /// One line for benchmark tables, e.g. "conv 3x3 32->40 @14x14".
-    func summary(_ layouts: [ActivationLayout]) -> String {
+    func summary(_ plan: ExecutionPlan) -> String {
+        let layouts = plan.layouts
         switch self {
         case .quantizeInput: return "quantize input"
         case .conv(let input, let output, let shape, _, _, _, _):
-            let i = layouts[input]
             let o = layouts[output]
-            return "conv \(shape.k_h)x\(shape.k_w) \(i.channels)->\(o.channels) @\(o.height)x\(o.width)"
+            return "conv \(shape.k_h)x\(shape.k_w) \(self.modelChannels(input, plan))->\(o.channels) @\(o.height)x\(o.width)"
         case .maxPool(let input, _, let k, _):
             let i = layouts[input]
             return "maxpool \(k.0)x\(k.1) \(i.channels)ch @\(i.height)x\(i.width)"
@@ -151,11 +162,13 @@ extension PlanStep {
         }
     }
 
-    /// Multiply-accumulates per image.
-    func macs(_ layouts: [ActivationLayout]) -> Int {
+    /// The model's multiply-accumulates per image (not counting work on padding channels).
+    func macs(_ plan: ExecutionPlan) -> Int {
+        let layouts = plan.layouts
         switch self {
-        case .conv(_, let output, _, _, _, let gemm, _):
-            return layouts[output].height * layouts[output].width * gemm.k * gemm.n
+        case .conv(let input, let output, let shape, _, _, let gemm, _):
+            let perTap = gemm.k / Int(shape.in_c) * self.modelChannels(input, plan)
+            return layouts[output].height * layouts[output].width * perTap * gemm.n
         case .dense(_, _, let gemm): return gemm.k * gemm.n
         default: return 0
         }

@@ -30,6 +30,8 @@ public final class InferenceEngine: @unchecked Sendable {
 
     let plan: ExecutionPlan
     private let arena: WeightArena
+    /// exp((q - 255) * logits scale) for every uint8 logit q.
+    private let expTable: [Float]
 
     /// Loads and compiles a model file.
     /// - Parameters:
@@ -58,6 +60,8 @@ public final class InferenceEngine: @unchecked Sendable {
         self.classCount = plan.classCount
         self.macsPerImage = plan.macsPerImage
         self.metadata = ModelMetadata(properties: graph.metadata, classCount: plan.classCount)
+        let scale = Double(plan.logitsParams.scale)
+        self.expTable = (0..<256).map { Float(Foundation.exp(Double($0 - 255) * scale)) }
     }
 
     /// Working memory for one thread, for batches of up to `maxBatch` images.
@@ -77,21 +81,17 @@ public final class InferenceEngine: @unchecked Sendable {
         guard scores.count >= count * self.classCount else {
             throw EngineError("scores has room for \(scores.count) floats, need \(count * self.classCount)")
         }
-        let q = self.plan.logitsParams
         let stride = self.plan.layouts[self.plan.logitsBuffer].stride
         let out = scratch.buffers[self.plan.logitsBuffer].assumingMemoryBound(to: UInt8.self)
         let n = self.classCount
+        // Softmax over uint8 logits: exp((q - zp) * s) / sum = E[q] / sum E, with E[q] = exp((q - 255) * s) from a
+        // table (no overflow, no exp calls).
+        let table = self.expTable
         for i in 0..<count {
             let row = out + i * stride
-            var maxLogit = -Float.infinity
-            for c in 0..<n {
-                let v = Float(Int32(row[c]) - q.zeroPoint) * q.scale
-                scratch.logits[c] = v
-                maxLogit = max(maxLogit, v)
-            }
             var sum: Float = 0
             for c in 0..<n {
-                let e = expf(scratch.logits[c] - maxLogit)
+                let e = table[Int(row[c])]
                 scratch.logits[c] = e
                 sum += e
             }
@@ -137,7 +137,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 }
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(repeats * count)
-            out.append((step.summary(self.plan.layouts), step.macs(self.plan.layouts), seconds))
+            out.append((step.summary(self.plan), step.macs(self.plan), seconds))
         }
         return out
     }
@@ -168,12 +168,26 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         switch step {
         case .quantizeInput(let table, let output):
-            let stride = layouts[output].stride
+            // Input bytes are planar (C x H x W, as ONNX's NCHW); the buffer is NHWC, possibly widened to more
+            // channels than the input has (the extra ones meet zero weights) and possibly bordered.
+            let l = layouts[output]
             let src = images.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let (channels, h, w) = self.inputShape
+            let c = l.channels
             for i in range {
                 let s = src + i * self.inputBytes
-                let d = bytes(output) + i * stride
-                for j in 0..<self.inputBytes { d[j] = table[Int(s[j])] }
+                let d = bytes(output) + i * l.stride + l.interiorOffset
+                if c == 1 && l.pad == 0 {
+                    for j in 0..<self.inputBytes { d[j] = table[Int(s[j])] }
+                    continue
+                }
+                for ch in 0..<channels {
+                    let plane = s + ch * h * w
+                    for y in 0..<h {
+                        let row = d + y * l.pitch + ch
+                        for x in 0..<w { row[x * c] = table[Int(plane[y * w + x])] }
+                    }
+                }
             }
         case .conv(let input, let output, var shape, let rowBytes, let padValue, var gemm, let implicit):
             let a = scratch.im2col.assumingMemoryBound(to: UInt8.self)

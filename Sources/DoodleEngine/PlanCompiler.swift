@@ -51,6 +51,11 @@ struct PlanCompiler {
     var macs = 0
     var im2colBytes = 0
     var inputLayout = ActivationLayout(channels: 1, height: 28, width: 28)
+    /// How many nodes read each tensor.
+    var consumers: [String: Int] = [:]
+    /// The quantised image's buffer, when only one Conv reads it (through one DequantizeLinear): such a 1-channel
+    /// image is widened to 4 channels so its convolution runs on whole 4-byte groups.
+    var widenableImage: Int?
 
     init(graph: ONNXGraph, isa: KernelISA, arena: WeightArena) {
         self.graph = graph
@@ -73,6 +78,10 @@ struct PlanCompiler {
         }
         self.inputLayout = ActivationLayout(channels: dims[1], height: dims[2], width: dims[3])
         self.values[input.name] = .imageInput
+        for node in g.node {
+            for name in node.input where !name.isEmpty { self.consumers[name, default: 0] += 1 }
+        }
+        for out in g.output { self.consumers[out.name, default: 0] += 1 }
 
         for node in g.node where node.opType != "Constant" {
             try self.visit(node)
@@ -260,6 +269,11 @@ struct PlanCompiler {
             let buffer = self.newBuffer(self.inputLayout)
             self.steps.append(.quantizeInput(table: self.arena.store(table), output: buffer))
             self.values[node.output[0]] = .quantized(Activation(buffer: buffer, params: out))
+            let dq = self.graph.model.graph.node.filter { $0.input.first == node.output[0] }
+            if self.inputLayout.channels == 1, self.consumers[node.output[0]] == 1, dq.count == 1,
+               dq[0].opType == "DequantizeLinear", self.consumers[dq[0].output[0]] == 1 {
+                self.widenableImage = buffer
+            }
         case .pending(let pending):
             let result = try self.emit(pending, out: out)
             self.values[node.output[0]] = .quantized(result)
@@ -420,9 +434,17 @@ struct PlanCompiler {
         guard w.dims.count == 4 else { throw fail("only 2-D convolution is supported") }
         guard node.int("group", default: 1) == 1 else { throw fail("grouped convolution is not supported") }
         if let pad = node.string("auto_pad"), pad != "NOTSET" { throw fail("auto_pad \(pad) is not supported") }
-        let inL = self.layouts[x.buffer]
+        var inL = self.layouts[x.buffer]
         let (cout, cin, kh, kw) = (w.dims[0], w.dims[1], w.dims[2], w.dims[3])
         guard cin == inL.channels else { throw fail("weight expects \(cin) input channels, input has \(inL.channels)") }
+        // A 1-channel image read only by this conv is stored as 4 channels (the pixel, then 3 that meet zero
+        // weights), so kernel rows are whole 4-byte groups and the conv runs without im2col.
+        let widen = x.buffer == self.widenableImage && cin == 1 && (kw % 4) != 0
+        if widen {
+            inL.channels = 4
+            self.layouts[x.buffer] = inL
+        }
+        let cinStored = widen ? 4 : cin
         let strides = node.ints("strides") ?? [1, 1]
         let dil = node.ints("dilations") ?? [1, 1]
         let pads = node.ints("pads") ?? [0, 0, 0, 0]
@@ -435,13 +457,13 @@ struct PlanCompiler {
         let accScales = wScales.map { x.params.scale * $0 }
         let bias = try self.biasValues(node, b, n: cout, accScales: accScales)
         // Repack [cout][cin][ky][kx] to the im2col order [cout][ky][kx][cin].
-        let k = kh * kw * cin
+        let k = kh * kw * cinStored
         var wp = [Int8](repeating: 0, count: cout * k)
         for o in 0..<cout {
             for c in 0..<cin {
                 for ky in 0..<kh {
                     for kx in 0..<kw {
-                        wp[o * k + (ky * kw + kx) * cin + c] = Int8(w.values[((o * cin + c) * kh + ky) * kw + kx])
+                        wp[o * k + (ky * kw + kx) * cinStored + c] = Int8(w.values[((o * cin + c) * kh + ky) * kw + kx])
                     }
                 }
             }
@@ -450,13 +472,13 @@ struct PlanCompiler {
         let gemm = self.makeGemm(weights: wp, k: k, n: cout, bias: bias, inputZeroPoint: x.params.zeroPoint,
                                  scales: scales, out: out, relu: relu)
         let shape = CDoodleKernels_ConvShape(
-            in_h: Int32(inL.height), in_w: Int32(inL.width), in_c: Int32(cin), k_h: Int32(kh), k_w: Int32(kw),
+            in_h: Int32(inL.height), in_w: Int32(inL.width), in_c: Int32(cinStored), k_h: Int32(kh), k_w: Int32(kw),
             stride_h: Int32(strides[0]), stride_w: Int32(strides[1]), pad_top: Int32(pads[0]),
             pad_left: Int32(pads[1]), pad_bottom: Int32(pads[2]), pad_right: Int32(pads[3]), dil_h: Int32(dil[0]),
             dil_w: Int32(dil[1]), out_h: Int32(oh), out_w: Int32(ow))
         let rowBytes = (k + 3) / 4 * 4
         self.im2colBytes = max(self.im2colBytes, rowBytes * oh * ow)
-        self.macs += oh * ow * cout * k
+        self.macs += oh * ow * cout * kh * kw * cin
         let buffer = self.newBuffer(ActivationLayout(channels: cout, height: oh, width: ow))
         self.steps.append(.conv(input: x.buffer, output: buffer, shape: shape, rowBytes: rowBytes,
                                 padValue: UInt8(x.params.zeroPoint), gemm: gemm, implicit: false))
