@@ -16,6 +16,9 @@ struct ActivationLayout {
     var width: Int
     var pad = 0
     var padValue: UInt8 = 0
+    /// Written and read only by the layers that run image by image: one slot serves every image of a batch,
+    /// so a large batch does not stream megabytes of intermediate activations through the caches.
+    var singleSlot = false
 
     /// Logical elements (without the border).
     var elements: Int { self.channels * self.height * self.width }
@@ -129,6 +132,22 @@ struct ExecutionPlan {
             shape.pad_right = 0
             self.steps[i] = .conv(input: input, output: output, shape: shape, rowBytes: rowBytes, padValue: padValue,
                                   gemm: gemm, implicit: true)
+        }
+    }
+
+    /// Marks buffers that only per-image steps touch (see `ActivationLayout.singleSlot`).
+    mutating func shareSingleSlots() {
+        let split = self.firstBatchedStep
+        for b in self.layouts.indices where b != self.logitsBuffer {
+            let producedEarly = self.steps[..<split].contains { step in
+                switch step {
+                case .quantizeInput(_, let o), .conv(_, let o, _, _, _, _, _), .maxPool(_, let o, _, _),
+                     .add(_, _, _, _, _, _, let o, _, _, _), .addConstant(_, _, _, _, _, let o, _, _, _):
+                    o == b
+                case .dense: false
+                }
+            }
+            if producedEarly && self.readers(of: b).allSatisfy({ $0 < split }) { self.layouts[b].singleSlot = true }
         }
     }
 

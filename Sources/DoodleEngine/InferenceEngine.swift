@@ -166,6 +166,10 @@ public final class InferenceEngine: @unchecked Sendable {
         func bytes(_ buffer: Int) -> UnsafeMutablePointer<UInt8> {
             scratch.buffers[buffer].assumingMemoryBound(to: UInt8.self)
         }
+        // Image i's slice of a buffer (slot 0 for single-slot buffers).
+        func slot(_ buffer: Int, _ i: Int) -> UnsafeMutablePointer<UInt8> {
+            bytes(buffer) + (layouts[buffer].singleSlot ? 0 : i * layouts[buffer].stride)
+        }
         switch step {
         case .quantizeInput(let table, let output):
             // Input bytes are planar (C x H x W, as ONNX's NCHW); the buffer is NHWC, possibly widened to more
@@ -176,7 +180,7 @@ public final class InferenceEngine: @unchecked Sendable {
             let c = l.channels
             for i in range {
                 let s = src + i * self.inputBytes
-                let d = bytes(output) + i * l.stride + l.interiorOffset
+                let d = slot(output, i) + l.interiorOffset
                 if c == 1 && l.pad == 0 {
                     for j in 0..<self.inputBytes { d[j] = table[Int(s[j])] }
                     continue
@@ -195,25 +199,25 @@ public final class InferenceEngine: @unchecked Sendable {
             if implicit && self.isa == .avx512vnni {
                 let l = layouts[input]
                 for i in range {
-                    CDoodleKernels_conv_implicit_u8(bytes(input) + i * l.stride, l.pitch, shape.in_c, shape.k_h, shape.k_w,
+                    CDoodleKernels_conv_implicit_u8(slot(input, i), l.pitch, shape.in_c, shape.k_h, shape.k_w,
                                                     shape.out_h, shape.out_w, gemm.packed, Int32(gemm.n), &gemm.requant,
-                                                    bytes(output) + i * layouts[output].stride, gemm.n)
+                                                    slot(output, i), gemm.n)
                 }
                 return
             }
             for i in range {
-                CDoodleKernels_im2col_u8(isa, &shape, bytes(input) + i * layouts[input].stride, padValue, a, rowBytes)
+                CDoodleKernels_im2col_u8(isa, &shape, slot(input, i), padValue, a, rowBytes)
                 CDoodleKernels_gemm_u8s8(isa, a, rowBytes, m, Int32(gemm.k), Int32(gemm.n), gemm.packed,
-                                         &gemm.requant, bytes(output) + i * layouts[output].stride, gemm.n)
+                                         &gemm.requant, slot(output, i), gemm.n)
             }
         case .maxPool(let input, let output, let kernel, let strides):
             let l = layouts[input]
             let o = layouts[output]
             for i in range {
-                CDoodleKernels_maxpool_u8(isa, bytes(input) + i * l.stride + l.interiorOffset, Int32(l.height),
+                CDoodleKernels_maxpool_u8(isa, slot(input, i) + l.interiorOffset, Int32(l.height),
                                           Int32(l.width), Int32(l.channels), Int32(kernel.0), Int32(kernel.1),
                                           Int32(strides.0), Int32(strides.1), Int32(o.height), Int32(o.width),
-                                          bytes(output) + i * o.stride + o.interiorOffset, o.pitch)
+                                          slot(output, i) + o.interiorOffset, o.pitch)
             }
         case .dense(let input, let output, var gemm):
             CDoodleKernels_gemm_u8s8(isa, bytes(input) + range.lowerBound * layouts[input].stride, layouts[input].stride,
@@ -222,14 +226,13 @@ public final class InferenceEngine: @unchecked Sendable {
         case .add(let a, let za, let sa, let b, let zb, let sb, let output, let zo, let lo, let hi):
             let l = layouts[output]
             for i in range {
-                CDoodleKernels_add_u8(bytes(a) + i * layouts[a].stride, za, sa, bytes(b) + i * layouts[b].stride, zb, sb,
-                                      zo, lo, hi, l.elements, bytes(output) + i * l.stride)
+                CDoodleKernels_add_u8(slot(a, i), za, sa, slot(b, i), zb, sb, zo, lo, hi, l.elements, slot(output, i))
             }
         case .addConstant(let a, let za, let sa, let constant, let channels, let output, let zo, let lo, let hi):
             let l = layouts[output]
             for i in range {
-                CDoodleKernels_add_const_u8(bytes(a) + i * layouts[a].stride, za, sa, constant, channels, zo, lo, hi,
-                                            l.elements, bytes(output) + i * l.stride)
+                CDoodleKernels_add_const_u8(slot(a, i), za, sa, constant, channels, zo, lo, hi, l.elements,
+                                            slot(output, i))
             }
         }
     }

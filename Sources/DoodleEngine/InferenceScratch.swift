@@ -13,7 +13,7 @@ public final class InferenceScratch {
         self.maxBatch = max(1, maxBatch)
         self.buffers = plan.layouts.map { layout in
             // 64 bytes of slack: the AVX-512 kernels move whole 64-byte blocks and may run past the last image.
-            let bytes = layout.stride * max(1, maxBatch) + 64
+            let bytes = layout.stride * (layout.singleSlot ? 1 : max(1, maxBatch)) + 64
             let p = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
             // A bordered buffer's border holds its consumer's zero point for good; interiors are overwritten.
             p.initializeMemory(as: UInt8.self, repeating: layout.pad > 0 ? layout.padValue : 0, count: bytes)

@@ -32,5 +32,10 @@ public enum KernelISA: Int, Sendable, CaseIterable, CustomStringConvertible {
         self = isa
     }
 
+    /// Measured peak of AVX-512 VNNI multiply-accumulates per second on the calling thread's core (0 without it).
+    public static func measuredVNNIPeak(seconds: Double = 0.3) -> Double {
+        KernelISA.avx512vnni.isSupported ? CDoodleKernels_vnni_peak_macs_per_second(seconds) : 0
+    }
+
     var c: CDoodleKernels_ISA { CDoodleKernels_ISA(rawValue: UInt32(self.rawValue)) }
 }

@@ -108,6 +108,7 @@ struct PlanCompiler {
                                  logitsBuffer: logits.buffer, logitsParams: logits.params, classCount: layout.channels,
                                  macsPerImage: self.macs, im2colBytes: self.im2colBytes)
         plan.borderConvolutionInputs()
+        plan.shareSingleSlots()
         return plan
     }
 

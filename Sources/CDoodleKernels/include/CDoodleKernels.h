@@ -80,6 +80,10 @@ void CDoodleKernels_add_u8(const uint8_t *a, int32_t za, float sa, const uint8_t
 void CDoodleKernels_add_const_u8(const uint8_t *a, int32_t za, float sa, const float *b, size_t channels,
                                  int32_t zo, int32_t lo, int32_t hi, size_t count, uint8_t *out);
 
+/// Sustained u8 x s8 multiply-accumulates per second of this core running only vpdpbusd (zmm), measured for
+/// `seconds`; 0 where AVX-512 VNNI is absent. Benchmarks divide by it to report a share of peak.
+double CDoodleKernels_vnni_peak_macs_per_second(double seconds);
+
 #ifdef __cplusplus
 }
 #endif
