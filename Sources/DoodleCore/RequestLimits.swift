@@ -1,7 +1,7 @@
 /// Explicit limits on one request's content. Every limit is configurable (`doodled --help`).
 public struct RequestLimits: Sendable, Equatable {
-    /// Most strokes in one drawing.
-    public var maxStrokes = 256
+    /// Most strokes in one drawing (real Quick, Draw! drawings reach 366).
+    public var maxStrokes = 1024
     /// Most points in one drawing, all strokes together.
     public var maxPoints = 20_000
     /// Largest absolute coordinate accepted (raw canvas units).

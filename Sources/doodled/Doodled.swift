@@ -38,7 +38,7 @@ struct Doodled: AsyncParsableCommand {
     var maxInFlight = 1024
 
     @Option(help: "Most strokes in a drawing.")
-    var maxStrokes = 256
+    var maxStrokes = 1024
 
     @Option(help: "Most points in a drawing.")
     var maxPoints = 20_000

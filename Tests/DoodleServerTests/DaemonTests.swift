@@ -193,3 +193,24 @@ struct DaemonTests {
         }
     }
 }
+
+@Suite("doodle eval parity")
+struct EvalParityTests {
+    @Test("doodle eval over the validation drawings matches training/evaluate's int8 accuracy within 0.5 point")
+    func evalMatchesTraining() async throws {
+        let dir = URL(fileURLWithPath: Paths.model)
+        let records = try DrawingRecord.read(dir.appendingPathComponent("validation.ndjson.gz").path)
+        let evaluation = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: dir.appendingPathComponent("evaluation.json"))) as? [String: Any]
+        let trainingTop1 = try #require(evaluation?["top1"] as? Double)
+        let trainingN = try #require(evaluation?["n"] as? Int)
+        #expect(records.count == trainingN)
+        let result = try await withDaemon { _, port in
+            try await Evaluation(host: "127.0.0.1", port: port).run(records)
+        }
+        #expect(result.drawings == records.count)
+        #expect(result.errors.isEmpty)
+        #expect(abs(result.top1Accuracy - trainingTop1) <= 0.005,
+                "daemon top-1 \(result.top1Accuracy) vs training/evaluate \(trainingTop1)")
+    }
+}

@@ -37,6 +37,6 @@ def test_simplified_wins_over_raw_with_the_same_key(tmp_path):
     categories = qd.load_categories()
     raw, simp = tmp_path / "raw.ndjson", tmp_path / "simp.ndjson"
     raw.write_text(json.dumps({"word": "cat", "key_id": "x", "drawing": [[[0.5, 9.5], [0.5, 3.5], [0, 1]]]}) + "\n")
-    simp.write_text(json.dumps({"word": "cat", "key_id": "x", "drawing": [[[1, 2], [3, 4]]]}) + "\n")
+    simp.write_text(json.dumps({"word": "cat", "key_id": "x", "drawing": [[[0, 255], [3, 250]]]}) + "\n")
     for order in ([str(raw), str(simp)], [str(simp), str(raw)]):
-        assert qd.load(order, categories).strokes == [[[[1, 2], [3, 4]]]]
+        assert qd.load(order, categories).strokes == [[[[0, 255], [3, 250]]]]

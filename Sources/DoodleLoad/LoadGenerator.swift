@@ -1,0 +1,236 @@
+import DoodleClient
+import DoodleWire
+import Foundation
+import Histogram
+import Synchronization
+
+/// Drives doodled with real drawings and measures what clients see.
+///
+/// - Closed loop: `connections` x `depth` workers, each sending its next request when the last is answered.
+/// - Open loop: requests are due at a fixed rate (evenly spaced, or Poisson arrivals); each one's latency runs
+///   from when it was *due*, not when it was sent, so a stalled server cannot hide its stall by slowing the
+///   client down (no coordinated omission).
+public struct LoadGenerator: Sendable {
+    public enum Mode: Sendable, Equatable {
+        case closed(depth: Int)
+        case open(rate: Double, poisson: Bool)
+    }
+
+    public struct Configuration: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 7431
+        public var connections = 8
+        public var mode = Mode.closed(depth: 8)
+        public var warmupSeconds = 1.0
+        public var durationSeconds = 5.0
+        /// Print a progress line to standard error every second.
+        public var progress = false
+        /// Requests allowed in flight in open-loop mode before further due requests count as client overload.
+        public var maxOutstanding = 100_000
+        public var seed: UInt64 = 42
+
+        public init() {}
+    }
+
+    /// What a run measured (after warm-up).
+    public struct Report: Sendable, Codable {
+        public var mode: String
+        public var connections: Int
+        public var seconds: Double
+        public var requests: Int
+        public var ok: Int
+        public var throughputPerSecond: Double
+        /// Latency in microseconds of OK responses.
+        public var p50Micros: Double
+        public var p90Micros: Double
+        public var p99Micros: Double
+        public var p999Micros: Double
+        public var maxMicros: Double
+        public var meanMicros: Double
+        /// Non-OK responses by status, plus "transport" for failed calls and "client_overload" for due requests
+        /// the client could not send.
+        public var errors: [String: Int]
+        public var offeredRatePerSecond: Double?
+    }
+
+    public var configuration: Configuration
+    public var inputs: LoadInputs
+
+    public init(configuration: Configuration, inputs: LoadInputs) {
+        self.configuration = configuration
+        self.inputs = inputs
+    }
+
+    /// Shared counters of one run.
+    final class Recorder: Sendable {
+        struct State {
+            var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+            var ok = 0
+            var errors: [String: Int] = [:]
+            var windowOK = 0
+        }
+
+        let state = Mutex(State())
+        let measureFrom: UInt64
+
+        init(measureFrom: UInt64) {
+            self.measureFrom = measureFrom
+        }
+
+        func record(start: UInt64, end: UInt64, status: String?) {
+            guard start >= self.measureFrom else { return }
+            self.state.withLock { s in
+                if let status {
+                    s.errors[status, default: 0] += 1
+                } else {
+                    s.ok += 1
+                    s.windowOK += 1
+                    _ = s.histogram.record(max(1, (end - start) / 1000))
+                }
+            }
+        }
+    }
+
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    public func run() async throws -> Report {
+        let c = self.configuration
+        let connections = try await withThrowingTaskGroup(of: DoodleConnection.self) { group in
+            for _ in 0..<max(1, c.connections) {
+                group.addTask { try await DoodleConnection.connect(host: c.host, port: c.port) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let start = Self.now()
+        let measureFrom = start + UInt64(c.warmupSeconds * 1e9)
+        let end = measureFrom + UInt64(c.durationSeconds * 1e9)
+        let recorder = Recorder(measureFrom: measureFrom)
+        let progress = c.progress ? Task { await Self.progressLoop(recorder: recorder, until: end) } : nil
+        switch c.mode {
+        case .closed(let depth):
+            try await self.closedLoop(connections, depth: depth, end: end, recorder: recorder)
+        case .open(let rate, let poisson):
+            try await self.openLoop(connections, rate: rate, poisson: poisson, end: end, recorder: recorder)
+        }
+        progress?.cancel()
+        for conn in connections { await conn.close() }
+        let seconds = Double(min(Self.now(), end) - measureFrom) / 1e9
+        return recorder.state.withLock { s in
+            let h = s.histogram
+            let total = s.ok + s.errors.values.reduce(0, +)
+            let modeName: String
+            var offered: Double?
+            switch c.mode {
+            case .closed(let depth): modeName = "closed(\(c.connections)x\(depth))"
+            case .open(let rate, let poisson):
+                modeName = "open(\(Int(rate))/s \(poisson ? "poisson" : "uniform"))"
+                offered = rate
+            }
+            func us(_ p: Double) -> Double { Double(h.valueAtPercentile(p)) }
+            return Report(mode: modeName, connections: c.connections, seconds: seconds, requests: total, ok: s.ok,
+                          throughputPerSecond: Double(s.ok) / max(seconds, 1e-9), p50Micros: us(50),
+                          p90Micros: us(90), p99Micros: us(99), p999Micros: us(99.9), maxMicros: Double(h.max),
+                          meanMicros: h.mean, errors: s.errors, offeredRatePerSecond: offered)
+        }
+    }
+
+    private func send(_ conn: DoodleConnection, _ index: Int) async -> String? {
+        let request = self.inputs.requests[index % self.inputs.requests.count]
+        do {
+            let response = try await conn.predict(request)
+            return response.status.code == .ok ? nil : "\(response.status.code)"
+        } catch {
+            return "transport"
+        }
+    }
+
+    private func closedLoop(_ connections: [DoodleConnection], depth: Int, end: UInt64, recorder: Recorder) async throws {
+        let workers = connections.count * max(1, depth)
+        await withTaskGroup(of: Void.self) { group in
+            for w in 0..<workers {
+                let conn = connections[w % connections.count]
+                group.addTask {
+                    var i = w * 7919
+                    while Self.now() < end {
+                        let t0 = Self.now()
+                        let status = await self.send(conn, i)
+                        recorder.record(start: t0, end: Self.now(), status: status)
+                        i += 1
+                    }
+                }
+            }
+        }
+    }
+
+    private func openLoop(_ connections: [DoodleConnection], rate: Double, poisson: Bool, end: UInt64,
+                          recorder: Recorder) async throws {
+        let outstanding = InFlight()
+        var rng = SplitMix64(seed: self.configuration.seed)
+        let limit = self.configuration.maxOutstanding
+        await withTaskGroup(of: Void.self) { group in
+            var due = Double(Self.now())
+            var k = 0
+            while UInt64(due) < end {
+                // Exponential gaps for Poisson arrivals, constant ones otherwise; same mean rate.
+                let gap = poisson ? -log(1 - rng.nextUnit()) / rate : 1 / rate
+                due += gap * 1e9
+                let dueAt = UInt64(due)
+                let now = Self.now()
+                if dueAt > now + 50_000 {
+                    try? await Task.sleep(nanoseconds: dueAt - now - 20_000)
+                }
+                while Self.now() < dueAt {}  // the last few microseconds: spin for precision
+                if outstanding.count.load(ordering: .relaxed) >= limit {
+                    recorder.record(start: dueAt, end: dueAt, status: "client_overload")
+                    continue
+                }
+                outstanding.count.add(1, ordering: .relaxed)
+                let conn = connections[k % connections.count]
+                let index = k
+                k += 1
+                group.addTask {
+                    let status = await self.send(conn, index)
+                    recorder.record(start: dueAt, end: Self.now(), status: status)
+                    outstanding.count.subtract(1, ordering: .relaxed)
+                }
+            }
+            await group.waitForAll()
+        }
+    }
+
+    static func progressLoop(recorder: Recorder, until end: UInt64) async {
+        let start = Self.now()
+        while Self.now() < end && !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: 1_000_000_000)
+            let line = recorder.state.withLock { s -> String in
+                defer { s.windowOK = 0 }
+                let errors = s.errors.values.reduce(0, +)
+                return String(format: "\r%5.1fs  %8d ok/s  p50 %6d us  p99 %6d us  errors %d   ",
+                              Double(Self.now() - start) / 1e9, s.windowOK, s.histogram.valueAtPercentile(50),
+                              s.histogram.valueAtPercentile(99), errors)
+            }
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
+}
+
+/// Requests in flight in an open-loop run.
+final class InFlight: Sendable {
+    let count = Atomic<Int>(0)
+}
+
+/// A small, seedable generator for arrival times.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { self.state = seed }
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    mutating func nextUnit() -> Double { Double(self.next() >> 11) / Double(1 << 53) }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import DoodleLoad
+import Foundation
+
+/// Load-test client for doodled: closed- or open-loop, real drawings, HdrHistogram percentiles.
+@main
+struct DoodleLoadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doodle-load",
+        abstract: "Load-test doodled with real drawings and report throughput and latency percentiles.")
+
+    @Option(help: "doodled's raw-TCP address, host:port.")
+    var server = "127.0.0.1:7431"
+
+    @Option(help: "Connections.")
+    var connections = 8
+
+    @Option(help: "Closed loop: requests in flight per connection.")
+    var depth = 8
+
+    @Option(help: "Open loop: requests per second (omit for closed loop).")
+    var rate: Double?
+
+    @Flag(help: "Open loop with Poisson arrivals (default: evenly spaced).")
+    var poisson = false
+
+    @Option(help: "Inputs: bitmaps, strokes or mix.")
+    var inputs = "bitmaps"
+
+    @Option(help: "Quick, Draw! data directory.")
+    var data = "../shared/data/quickdraw"
+
+    @Option(help: "Warm-up seconds (not measured).")
+    var warmup = 1.0
+
+    @Option(help: "Measured seconds.")
+    var duration = 5.0
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    @Flag(help: "No live progress line.")
+    var quiet = false
+
+    mutating func run() async throws {
+        guard let colon = self.server.lastIndex(of: ":"), let port = Int(self.server[self.server.index(after: colon)...]) else {
+            throw ValidationError("--server: expected host:port")
+        }
+        guard let kind = LoadInputs.Kind(rawValue: self.inputs) else {
+            throw ValidationError("--inputs: bitmaps, strokes or mix")
+        }
+        guard self.connections >= 1, self.depth >= 1, self.duration > 0, self.warmup >= 0, (self.rate ?? 1) > 0 else {
+            throw ValidationError("--connections, --depth, --duration and --rate must be positive")
+        }
+        var c = LoadGenerator.Configuration()
+        c.host = String(self.server[..<colon])
+        c.port = port
+        c.connections = self.connections
+        c.mode = self.rate.map { .open(rate: $0, poisson: self.poisson) } ?? .closed(depth: self.depth)
+        c.warmupSeconds = self.warmup
+        c.durationSeconds = self.duration
+        c.progress = !self.quiet && !self.json
+        let report = try await LoadGenerator(configuration: c, inputs: LoadInputs(kind: kind, dataDirectory: self.data)).run()
+        if self.json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            return
+        }
+        print("mode         \(report.mode), inputs \(self.inputs)")
+        print(String(format: "throughput   %.0f ok/s over %.1f s (%d requests)", report.throughputPerSecond, report.seconds,
+                     report.requests))
+        print(String(format: "latency us   p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  max %.0f  mean %.1f", report.p50Micros,
+                     report.p90Micros, report.p99Micros, report.p999Micros, report.maxMicros, report.meanMicros))
+        print("errors       \(report.errors.isEmpty ? "none" : report.errors.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))")
+    }
+}

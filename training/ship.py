@@ -1,0 +1,56 @@
+"""Turn a trained checkpoint into the shipped model directory, in one reproducible step.
+
+    python -m training.ship --checkpoint training/runs/main/model.pt --out models/quickdraw-345
+
+Runs export (float ONNX), quantize (int8 QDQ), writes labels.txt and validation.ndjson.gz (the held-out split),
+the model card (MODEL.md, evaluation.json, confusion.png) and the engine's golden outputs
+(Tests/DoodleEngineTests/Fixtures/quickdraw-345).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import data as qd
+from . import model_card
+from .export import export
+from .goldens import validation_images, write_goldens
+from .quantize import calibration_images, quantize
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", required=True, type=Path)
+    ap.add_argument("--out", type=Path, default=REPO / "models/quickdraw-345")
+    ap.add_argument("--version", default="1")
+    ap.add_argument("--goldens", type=Path, default=REPO / "Tests/DoodleEngineTests/Fixtures/quickdraw-345")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        float_path = Path(tmp) / "model-float.onnx"
+        export(args.checkpoint, float_path, args.version)
+        quantize(float_path, args.out / "model.onnx", calibration_images(2000))
+        categories = qd.load_categories(qd.SHARED / "categories.txt")
+        (args.out / "labels.txt").write_text("\n".join(categories) + "\n")
+        ds = qd.load(qd.default_sources(), categories)
+        val = qd.validation_keys(ds.stroke_keys, ds.stroke_labels, 20)
+        with gzip.open(args.out / "validation.ndjson.gz", "wt") as f:
+            for strokes, label, key in zip(ds.strokes, ds.stroke_labels, ds.stroke_keys):
+                if key in val:
+                    f.write(json.dumps({"word": categories[label], "key_id": key, "drawing": strokes},
+                                       separators=(",", ":")) + "\n")
+        model_card.main(["--checkpoint", str(args.checkpoint), "--float", str(float_path), "--int8",
+                         str(args.out / "model.onnx"), "--out", str(args.out)])
+        shutil.copy(float_path, Path(tmp) / "kept.onnx")
+    write_goldens(args.out / "model.onnx", validation_images(2000), args.goldens)
+
+
+if __name__ == "__main__":
+    main()
