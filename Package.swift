@@ -85,6 +85,7 @@ let package = Package(
             name: "doodled",
             dependencies: [
                 "DoodleServer",
+                "DoodleWire",
                 "DoodleCore",
                 "DoodleEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -117,7 +118,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "doodle-load",
-            dependencies: ["DoodleLoad", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["DoodleLoad", "DoodleWire", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

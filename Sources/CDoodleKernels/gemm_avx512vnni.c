@@ -17,6 +17,21 @@ typedef struct {
     __m512i zp;
 } Panel;
 
+/// The epilogue constants of the (up to 3) panels starting at column n0. `rq` is NULL for int32 output.
+AVX512 static inline Panel make_panel(int N, int n0, const int32_t *bias, const CDoodleKernels_Requant *rq) {
+    Panel pc;
+    for (int j = 0; j < 3; j++) {
+        const int left = N - (n0 + 16 * j);
+        pc.mask[j] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
+        pc.bias[j] = bias ? _mm512_maskz_loadu_epi32(pc.mask[j], bias + n0 + 16 * j) : _mm512_setzero_si512();
+        pc.scale[j] = rq ? _mm512_maskz_loadu_ps(pc.mask[j], rq->scale + n0 + 16 * j) : _mm512_setzero_ps();
+    }
+    pc.lo = _mm512_set1_ps(rq ? (float)(rq->lo - rq->zero_point) : 0.0f);
+    pc.hi = _mm512_set1_ps(rq ? (float)(rq->hi - rq->zero_point) : 0.0f);
+    pc.zp = _mm512_set1_epi32(rq ? rq->zero_point : 0);
+    return pc;
+}
+
 AVX512 static inline __attribute__((always_inline)) void
 epilogue(__m512i acc, const Panel *pc, int j, uint8_t *restrict C8, int32_t *restrict C32, size_t offset) {
     if (C8) {
@@ -88,16 +103,7 @@ AVX512 void cdk_gemm_avx512vnni(const uint8_t *A, size_t lda, int M, int K, int 
         const int np = panels - p >= 3 ? 3 : panels - p;
         const int n0 = p * CDK_PANEL;
         const int8_t *Bp = B + (size_t)p * pb;
-        Panel pc;
-        for (int j = 0; j < 3; j++) {
-            const int left = N - (n0 + 16 * j);
-            pc.mask[j] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
-            pc.bias[j] = bias ? _mm512_maskz_loadu_epi32(pc.mask[j], bias + n0 + 16 * j) : _mm512_setzero_si512();
-            pc.scale[j] = rq ? _mm512_maskz_loadu_ps(pc.mask[j], rq->scale + n0 + 16 * j) : _mm512_setzero_ps();
-        }
-        pc.lo = _mm512_set1_ps(rq ? (float)(rq->lo - rq->zero_point) : 0.0f);
-        pc.hi = _mm512_set1_ps(rq ? (float)(rq->hi - rq->zero_point) : 0.0f);
-        pc.zp = _mm512_set1_epi32(rq ? rq->zero_point : 0);
+        const Panel pc = make_panel(N, n0, bias, rq);
         const int rows = np == 3 ? MR3 : MR;
         for (int m0 = 0; m0 < M; m0 += rows) {
             const int mr = M - m0 >= rows ? rows : M - m0;
@@ -174,16 +180,7 @@ AVX512 void CDoodleKernels_conv_implicit_u8(const uint8_t *in, size_t in_pitch, 
         const int np = panels - p >= 3 ? 3 : panels - p;
         const int n0 = p * CDK_PANEL;
         const int8_t *Bp = B + (size_t)p * pb;
-        Panel pc;
-        for (int j = 0; j < 3; j++) {
-            const int left = N - (n0 + 16 * j);
-            pc.mask[j] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
-            pc.bias[j] = _mm512_maskz_loadu_epi32(pc.mask[j], rq->bias + n0 + 16 * j);
-            pc.scale[j] = _mm512_maskz_loadu_ps(pc.mask[j], rq->scale + n0 + 16 * j);
-        }
-        pc.lo = _mm512_set1_ps((float)(rq->lo - rq->zero_point));
-        pc.hi = _mm512_set1_ps((float)(rq->hi - rq->zero_point));
-        pc.zp = _mm512_set1_epi32(rq->zero_point);
+        const Panel pc = make_panel(N, n0, rq->bias, rq);
         // Tiles never cross an output row: rows of one tile are consecutive pixels, c bytes apart.
         for (int oy = 0; oy < out_h; oy++) {
             // Balanced tiles: 14 columns as 5+5+4 rather than 6+6+2 (a 2-row tile cannot hide its weight loads).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DoodleLoad
+import DoodleWire
 import Foundation
 
 /// Load-test client for doodled: closed- or open-loop, real drawings, HdrHistogram percentiles.
@@ -43,8 +44,8 @@ struct DoodleLoadCommand: AsyncParsableCommand {
     var quiet = false
 
     mutating func run() async throws {
-        guard let colon = self.server.lastIndex(of: ":"), let port = Int(self.server[self.server.index(after: colon)...]) else {
-            throw ValidationError("--server: expected host:port")
+        guard let address = HostPort(self.server) else {
+            throw ValidationError("--server: expected host:port, got '\(self.server)'")
         }
         guard let kind = LoadInputs.Kind(rawValue: self.inputs) else {
             throw ValidationError("--inputs: bitmaps, strokes or mix")
@@ -53,8 +54,8 @@ struct DoodleLoadCommand: AsyncParsableCommand {
             throw ValidationError("--connections, --depth, --duration and --rate must be positive")
         }
         var c = LoadGenerator.Configuration()
-        c.host = String(self.server[..<colon])
-        c.port = port
+        c.host = address.host
+        c.port = address.port
         c.connections = self.connections
         c.mode = self.rate.map { .open(rate: $0, poisson: self.poisson) } ?? .closed(depth: self.depth)
         c.warmupSeconds = self.warmup

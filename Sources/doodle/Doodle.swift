@@ -19,10 +19,10 @@ struct ServerOption: ParsableArguments {
     var server = "127.0.0.1:7431"
 
     func split() throws -> (String, Int) {
-        guard let colon = self.server.lastIndex(of: ":"), let port = Int(self.server[self.server.index(after: colon)...]) else {
+        guard let address = HostPort(self.server) else {
             throw ValidationError("--server: expected host:port, got '\(self.server)'")
         }
-        return (String(self.server[..<colon]), port)
+        return (address.host, address.port)
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import DoodleCore
 import DoodleEngine
 import DoodleServer
+import DoodleWire
 import Dispatch
 import Foundation
 import Logging
@@ -51,7 +52,10 @@ struct Doodled: AsyncParsableCommand {
 
     mutating func run() async throws {
         var config = DoodleDaemon.Configuration()
-        (config.host, config.port) = try Self.parse(address: self.listen, option: "--listen")
+        guard let listen = HostPort(self.listen) else {
+            throw ValidationError("--listen: expected host:port, got '\(self.listen)'")
+        }
+        (config.host, config.port) = (listen.host, listen.port)
         config.modelPath = self.model
         guard self.workers >= 1, self.maxBatch >= 1, self.maxQueue >= 1, self.maxDelayUs >= 0, self.maxFrameBytes >= 16,
               self.maxInFlight >= 1, self.maxStrokes >= 1, self.maxPoints >= 1 else {
@@ -79,16 +83,6 @@ struct Doodled: AsyncParsableCommand {
         let daemon = try await DoodleDaemon.start(config)
         await Self.waitForTerminationSignal()
         await daemon.shutdown()
-    }
-
-    static func parse(address: String, option: String) throws -> (String, Int) {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-              (0...65535).contains(port) else {
-            throw ValidationError("\(option): expected host:port, got '\(address)'")
-        }
-        var host = String(address[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return (host, port)
     }
 
     /// Suspends until SIGTERM or SIGINT.
