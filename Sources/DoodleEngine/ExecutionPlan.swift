@@ -55,6 +55,8 @@ final class WeightArena {
 struct GemmWeights {
     var k: Int
     var n: Int
+    /// The model's multiply-accumulates per output row (a kernel widened with zero taps does more work).
+    var macsPerRow: Int
     var packed: UnsafeRawPointer
     var requant: CDoodleKernels_Requant
 }
@@ -63,11 +65,11 @@ struct GemmWeights {
 enum PlanStep {
     /// Pixel bytes -> quantised input through a 256-entry table.
     case quantizeInput(table: UnsafePointer<UInt8>, output: Int)
-    /// 2-D convolution + bias + requantise (+ ReLU), one image at a time. `implicit`: the input buffer carries the
-    /// padding as a border, so AVX-512 reads it in place without im2col (`shape` then describes the bordered
-    /// image with no padding, which is also what the im2col paths see).
+    /// 2-D convolution + bias + requantise (+ ReLU), one image at a time. With a `border`, the input buffer carries
+    /// the padding, so AVX-512 reads it in place without im2col; `shape` then describes the window read (from
+    /// `border.inputOffset`, rows `in_w` pixels apart, no padding), which is also what the im2col paths see.
     case conv(input: Int, output: Int, shape: CDoodleKernels_ConvShape, rowBytes: Int, padValue: UInt8, gemm: GemmWeights,
-              implicit: Bool)
+              border: ConvBorder?)
     /// Max pooling, no padding.
     case maxPool(input: Int, output: Int, kernel: (Int, Int), strides: (Int, Int))
     /// Fully connected layer over the whole batch at once.
@@ -77,6 +79,11 @@ enum PlanStep {
     /// Element-wise quantised add of a constant (already divided by the output scale), repeating per channel.
     case addConstant(a: Int, za: Int32, sa: Float, constant: UnsafePointer<Float>, channels: Int, output: Int, zo: Int32,
                      lo: Int32, hi: Int32)
+}
+
+/// Where a bordered convolution's window starts inside its input's slot.
+struct ConvBorder {
+    var inputOffset: Int
 }
 
 /// The compiled model: steps, buffer layouts, and where the logits come out.
@@ -104,17 +111,17 @@ struct ExecutionPlan {
         }
     }
 
-    /// Gives each eligible convolution (stride 1, no dilation, equal padding on all sides, kernel rows of a
-    /// multiple of 4 bytes) a bordered input written by a max pool that nobody else reads, so it runs without
-    /// im2col.
+    /// Gives each eligible convolution (stride 1, no dilation, kernel rows of a multiple of 4 bytes) a bordered
+    /// input, written by a max pool or the input step and read by nobody else, so it runs without im2col. The
+    /// border is the largest of its pads on every side; the window starts inside it.
     mutating func borderConvolutionInputs() {
         for i in self.steps.indices {
-            guard case .conv(let input, let output, var shape, let rowBytes, let padValue, let gemm, false) = self.steps[i]
+            guard case .conv(let input, let output, var shape, let rowBytes, let padValue, let gemm, nil) = self.steps[i]
             else { continue }
-            let p = Int(shape.pad_top)
-            guard p >= 1, shape.pad_left == shape.pad_top, shape.pad_bottom == shape.pad_top,
-                  shape.pad_right == shape.pad_top, shape.stride_h == 1, shape.stride_w == 1, shape.dil_h == 1,
-                  shape.dil_w == 1, Int(shape.k_w * shape.in_c) % 4 == 0, self.readers(of: input) == [i],
+            let (pt, pl, pb, pr) = (Int(shape.pad_top), Int(shape.pad_left), Int(shape.pad_bottom), Int(shape.pad_right))
+            let p = max(pt, pl, pb, pr)
+            guard shape.stride_h == 1, shape.stride_w == 1, shape.dil_h == 1, shape.dil_w == 1,
+                  Int(shape.k_w * shape.in_c) % 4 == 0, self.readers(of: input) == [i],
                   self.steps.contains(where: { step in
                       switch step {
                       case .maxPool(_, input, _, _), .quantizeInput(_, input): true
@@ -124,14 +131,16 @@ struct ExecutionPlan {
             else { continue }
             self.layouts[input].pad = p
             self.layouts[input].padValue = padValue
-            shape.in_h += Int32(2 * p)
-            shape.in_w += Int32(2 * p)
+            let l = self.layouts[input]
+            let offset = (p - pt) * l.pitch + (p - pl) * l.channels
+            shape.in_h += Int32(pt + pb)
+            shape.in_w += Int32(2 * p)  // rows of the bordered buffer: the im2col paths address with in_w
             shape.pad_top = 0
             shape.pad_left = 0
             shape.pad_bottom = 0
             shape.pad_right = 0
             self.steps[i] = .conv(input: input, output: output, shape: shape, rowBytes: rowBytes, padValue: padValue,
-                                  gemm: gemm, implicit: true)
+                                  gemm: gemm, border: ConvBorder(inputOffset: offset))
         }
     }
 
@@ -158,20 +167,15 @@ struct ExecutionPlan {
 }
 
 extension PlanStep {
-    /// Input channels as the model defines them (a widened image counts its real channels).
-    private func modelChannels(_ input: Int, _ plan: ExecutionPlan) -> Int {
-        let isImage = plan.steps.contains { if case .quantizeInput(_, input) = $0 { true } else { false } }
-        return isImage ? plan.inputLayout.channels : plan.layouts[input].channels
-    }
-
     /// One line for benchmark tables, e.g. "conv 3x3 32->40 @14x14".
-    func summary(_ plan: ExecutionPlan) -> String {
+    func summary(_ plan: ExecutionPlan, kernelWidth: Int? = nil) -> String {
         let layouts = plan.layouts
         switch self {
         case .quantizeInput: return "quantize input"
-        case .conv(let input, let output, let shape, _, _, _, _):
+        case .conv(let input, let output, let shape, _, _, let gemm, _):
             let o = layouts[output]
-            return "conv \(shape.k_h)x\(shape.k_w) \(self.modelChannels(input, plan))->\(o.channels) @\(o.height)x\(o.width)"
+            let kw = gemm.macsPerRow / (Int(shape.k_h) * layouts[input].channels * gemm.n)
+            return "conv \(shape.k_h)x\(kw) \(layouts[input].channels)->\(o.channels) @\(o.height)x\(o.width)"
         case .maxPool(let input, _, let k, _):
             let i = layouts[input]
             return "maxpool \(k.0)x\(k.1) \(i.channels)ch @\(i.height)x\(i.width)"
@@ -181,14 +185,12 @@ extension PlanStep {
         }
     }
 
-    /// The model's multiply-accumulates per image (not counting work on padding channels).
+    /// The model's multiply-accumulates per image (not counting work on zero taps added for the kernels).
     func macs(_ plan: ExecutionPlan) -> Int {
-        let layouts = plan.layouts
         switch self {
-        case .conv(let input, let output, let shape, _, _, let gemm, _):
-            let perTap = gemm.k / Int(shape.in_c) * self.modelChannels(input, plan)
-            return layouts[output].height * layouts[output].width * perTap * gemm.n
-        case .dense(_, _, let gemm): return gemm.k * gemm.n
+        case .conv(_, let output, _, _, _, let gemm, _):
+            return plan.layouts[output].height * plan.layouts[output].width * gemm.macsPerRow
+        case .dense(_, _, let gemm): return gemm.macsPerRow
         default: return 0
         }
     }

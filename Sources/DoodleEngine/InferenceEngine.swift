@@ -193,20 +193,21 @@ public final class InferenceEngine: @unchecked Sendable {
                     }
                 }
             }
-        case .conv(let input, let output, var shape, let rowBytes, let padValue, var gemm, let implicit):
+        case .conv(let input, let output, var shape, let rowBytes, let padValue, var gemm, let border):
             let a = scratch.im2col.assumingMemoryBound(to: UInt8.self)
             let m = Int32(shape.out_h * shape.out_w)
-            if implicit && self.isa == .avx512vnni {
+            let offset = border?.inputOffset ?? 0
+            if border != nil && self.isa == .avx512vnni {
                 let l = layouts[input]
                 for i in range {
-                    CDoodleKernels_conv_implicit_u8(slot(input, i), l.pitch, shape.in_c, shape.k_h, shape.k_w,
+                    CDoodleKernels_conv_implicit_u8(slot(input, i) + offset, l.pitch, shape.in_c, shape.k_h, shape.k_w,
                                                     shape.out_h, shape.out_w, gemm.packed, Int32(gemm.n), &gemm.requant,
                                                     slot(output, i), gemm.n)
                 }
                 return
             }
             for i in range {
-                CDoodleKernels_im2col_u8(isa, &shape, slot(input, i), padValue, a, rowBytes)
+                CDoodleKernels_im2col_u8(isa, &shape, slot(input, i) + offset, padValue, a, rowBytes)
                 CDoodleKernels_gemm_u8s8(isa, a, rowBytes, m, Int32(gemm.k), Int32(gemm.n), gemm.packed,
                                          &gemm.requant, slot(output, i), gemm.n)
             }

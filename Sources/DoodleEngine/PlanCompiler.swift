@@ -53,8 +53,8 @@ struct PlanCompiler {
     var inputLayout = ActivationLayout(channels: 1, height: 28, width: 28)
     /// How many nodes read each tensor.
     var consumers: [String: Int] = [:]
-    /// The quantised image's buffer, when only one Conv reads it (through one DequantizeLinear): such a 1-channel
-    /// image is widened to 4 channels so its convolution runs on whole 4-byte groups.
+    /// The quantised image's buffer, when only one Conv reads it (through one DequantizeLinear): that conv's
+    /// kernel is widened with zero taps so its rows are whole 4-byte groups and it can run without im2col.
     var widenableImage: Int?
 
     init(graph: ONNXGraph, isa: KernelISA, arena: WeightArena) {
@@ -271,7 +271,7 @@ struct PlanCompiler {
             self.steps.append(.quantizeInput(table: self.arena.store(table), output: buffer))
             self.values[node.output[0]] = .quantized(Activation(buffer: buffer, params: out))
             let dq = self.graph.model.graph.node.filter { $0.input.first == node.output[0] }
-            if self.inputLayout.channels == 1, self.consumers[node.output[0]] == 1, dq.count == 1,
+            if self.consumers[node.output[0]] == 1, dq.count == 1,
                dq[0].opType == "DequantizeLinear", self.consumers[dq[0].output[0]] == 1 {
                 self.widenableImage = buffer
             }
@@ -414,7 +414,7 @@ struct PlanCompiler {
     }
 
     private func makeGemm(weights w: [Int8], k: Int, n: Int, bias: [Int32], inputZeroPoint za: Int32, scales: [Float],
-                          out: QuantParams, relu: Bool) -> GemmWeights {
+                          out: QuantParams, relu: Bool, macsPerRow: Int) -> GemmWeights {
         let size = CDoodleKernels_packed_size(self.isa.c, Int32(k), Int32(n))
         let packed = self.arena.allocate(bytes: size)
         w.withUnsafeBufferPointer { CDoodleKernels_pack_weights(self.isa.c, $0.baseAddress, Int32(k), Int32(n), packed) }
@@ -426,7 +426,7 @@ struct PlanCompiler {
         }
         let rq = CDoodleKernels_Requant(bias: self.arena.store(folded), scale: self.arena.store(scales),
                                         zero_point: out.zeroPoint, lo: relu ? max(0, out.zeroPoint) : 0, hi: 255)
-        return GemmWeights(k: k, n: n, packed: UnsafeRawPointer(packed), requant: rq)
+        return GemmWeights(k: k, n: n, macsPerRow: macsPerRow, packed: UnsafeRawPointer(packed), requant: rq)
     }
 
     private mutating func emitConv(_ node: Onnx_NodeProto, _ x: Activation, _ w: DQConstant, _ b: DQConstant?,
@@ -435,17 +435,15 @@ struct PlanCompiler {
         guard w.dims.count == 4 else { throw fail("only 2-D convolution is supported") }
         guard node.int("group", default: 1) == 1 else { throw fail("grouped convolution is not supported") }
         if let pad = node.string("auto_pad"), pad != "NOTSET" { throw fail("auto_pad \(pad) is not supported") }
-        var inL = self.layouts[x.buffer]
+        let inL = self.layouts[x.buffer]
         let (cout, cin, kh, kw) = (w.dims[0], w.dims[1], w.dims[2], w.dims[3])
         guard cin == inL.channels else { throw fail("weight expects \(cin) input channels, input has \(inL.channels)") }
-        // A 1-channel image read only by this conv is stored as 4 channels (the pixel, then 3 that meet zero
-        // weights), so kernel rows are whole 4-byte groups and the conv runs without im2col.
-        let widen = x.buffer == self.widenableImage && cin == 1 && (kw % 4) != 0
-        if widen {
-            inL.channels = 4
-            self.layouts[x.buffer] = inL
+        // The image's conv gets zero taps on the right until a kernel row is whole 4-byte groups (3 taps of 1
+        // channel -> 4): the same multiply-adds as im2col, but read in place (ExecutionPlan.borderConvolutionInputs).
+        var kwStored = kw
+        if x.buffer == self.widenableImage {
+            while (kwStored * cin) % 4 != 0 { kwStored += 1 }
         }
-        let cinStored = widen ? 4 : cin
         let strides = node.ints("strides") ?? [1, 1]
         let dil = node.ints("dilations") ?? [1, 1]
         let pads = node.ints("pads") ?? [0, 0, 0, 0]
@@ -458,31 +456,32 @@ struct PlanCompiler {
         let accScales = wScales.map { x.params.scale * $0 }
         let bias = try self.biasValues(node, b, n: cout, accScales: accScales)
         // Repack [cout][cin][ky][kx] to the im2col order [cout][ky][kx][cin].
-        let k = kh * kw * cinStored
+        let k = kh * kwStored * cin
         var wp = [Int8](repeating: 0, count: cout * k)
         for o in 0..<cout {
             for c in 0..<cin {
                 for ky in 0..<kh {
                     for kx in 0..<kw {
-                        wp[o * k + (ky * kw + kx) * cinStored + c] = Int8(w.values[((o * cin + c) * kh + ky) * kw + kx])
+                        wp[o * k + (ky * kwStored + kx) * cin + c] = Int8(w.values[((o * cin + c) * kh + ky) * kw + kx])
                     }
                 }
             }
         }
         let scales = wScales.map { x.params.scale * $0 / out.scale }
         let gemm = self.makeGemm(weights: wp, k: k, n: cout, bias: bias, inputZeroPoint: x.params.zeroPoint,
-                                 scales: scales, out: out, relu: relu)
+                                 scales: scales, out: out, relu: relu, macsPerRow: kh * kw * cin * cout)
         let shape = CDoodleKernels_ConvShape(
-            in_h: Int32(inL.height), in_w: Int32(inL.width), in_c: Int32(cinStored), k_h: Int32(kh), k_w: Int32(kw),
+            in_h: Int32(inL.height), in_w: Int32(inL.width), in_c: Int32(cin), k_h: Int32(kh), k_w: Int32(kwStored),
             stride_h: Int32(strides[0]), stride_w: Int32(strides[1]), pad_top: Int32(pads[0]),
-            pad_left: Int32(pads[1]), pad_bottom: Int32(pads[2]), pad_right: Int32(pads[3]), dil_h: Int32(dil[0]),
+            pad_left: Int32(pads[1]), pad_bottom: Int32(pads[2]), pad_right: Int32(pads[3] + (kwStored - kw) * dil[1]),
+            dil_h: Int32(dil[0]),
             dil_w: Int32(dil[1]), out_h: Int32(oh), out_w: Int32(ow))
         let rowBytes = (k + 3) / 4 * 4
         self.im2colBytes = max(self.im2colBytes, rowBytes * oh * ow)
         self.macs += oh * ow * cout * kh * kw * cin
         let buffer = self.newBuffer(ActivationLayout(channels: cout, height: oh, width: ow))
         self.steps.append(.conv(input: x.buffer, output: buffer, shape: shape, rowBytes: rowBytes,
-                                padValue: UInt8(x.params.zeroPoint), gemm: gemm, implicit: false))
+                                padValue: UInt8(x.params.zeroPoint), gemm: gemm, border: nil))
         return Activation(buffer: buffer, params: out)
     }
 
@@ -515,7 +514,7 @@ struct PlanCompiler {
         }
         let scales = wScales.map { x.params.scale * $0 / out.scale }
         let gemm = self.makeGemm(weights: wp, k: k, n: n, bias: bias, inputZeroPoint: x.params.zeroPoint,
-                                 scales: scales, out: out, relu: relu)
+                                 scales: scales, out: out, relu: relu, macsPerRow: k * n)
         self.macs += k * n
         let buffer = self.newBuffer(ActivationLayout(channels: n, height: 1, width: 1))
         self.steps.append(.dense(input: x.buffer, output: buffer, gemm: gemm))
