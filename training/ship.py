@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -48,7 +47,6 @@ def main(argv: list[str] | None = None) -> None:
                                        separators=(",", ":")) + "\n")
         model_card.main(["--checkpoint", str(args.checkpoint), "--float", str(float_path), "--int8",
                          str(args.out / "model.onnx"), "--out", str(args.out)])
-        shutil.copy(float_path, Path(tmp) / "kept.onnx")
     write_goldens(args.out / "model.onnx", validation_images(2000), args.goldens)
 
 

@@ -31,14 +31,12 @@ size_t CDoodleKernels_packed_size(CDoodleKernels_ISA isa, int K, int N) {
 void CDoodleKernels_pack_weights(CDoodleKernels_ISA isa, const int8_t *w, int K, int N, void *packed) {
     int8_t *out = (int8_t *)packed;
     memset(out, 0, CDoodleKernels_packed_size(isa, K, N));
-    const int K4 = CDK_K4(K);
     for (int n = 0; n < N; n++) {
         int8_t *panel = out + (size_t)(n / CDK_PANEL) * cdk_panel_bytes(K);
         for (int k = 0; k < K; k++) {
             panel[((size_t)(k / 4) * CDK_PANEL + (n % CDK_PANEL)) * 4 + (k % 4)] = w[(size_t)n * K + k];
         }
     }
-    (void)K4;
 }
 
 void cdk_gemm_reference(const uint8_t *A, size_t lda, int M, int K, int N, const int8_t *B,

@@ -7,6 +7,10 @@ import SwiftProtobuf
 public struct ClientError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var description: String { self.message }
+
+    public init(message: String) {
+        self.message = message
+    }
 }
 
 /// One raw-TCP connection to doodled. Any number of calls may be in flight at once (pipelined); each gets

@@ -1,3 +1,4 @@
+import DoodleClient
 import DoodleCore
 import DoodleWire
 import Foundation
@@ -40,11 +41,6 @@ public struct LoadInputs: Sendable {
             }
             self.requests = out
         }
-        guard !self.requests.isEmpty else { throw ClientErrorLoad("no inputs found in \(dataDirectory)") }
+        guard !self.requests.isEmpty else { throw ClientError(message: "no inputs found in \(dataDirectory)") }
     }
-}
-
-struct ClientErrorLoad: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { self.description = d }
 }
