@@ -19,6 +19,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Int8 SIMD kernels (portable C, AVX2, AVX-512 VNNI), chosen at run time. Debug builds compile them
@@ -57,13 +61,29 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Network services: the raw-TCP server (and later gRPC and HTTP) over SwiftNIO.
+        // gRPC stubs generated from proto/ (scripts/generate-protos.sh): doodle.v1.Classifier and grpc.health.v1.
+        .target(
+            name: "DoodleGRPC",
+            dependencies: [
+                "DoodleWire",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Network services over SwiftNIO: the raw-TCP server, gRPC (HTTP/2), and HTTP for metrics and probes.
         .target(
             name: "DoodleServer",
             dependencies: [
                 "DoodleCore",
                 "DoodleEngine",
                 "DoodleWire",
+                "DoodleGRPC",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -113,6 +133,9 @@ let package = Package(
                 "DoodleClient",
                 "DoodleCore",
                 "DoodleWire",
+                "DoodleGRPC",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],

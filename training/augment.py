@@ -8,11 +8,12 @@ import math
 import numpy as np
 
 
-def augment(strokes: list, rng: np.random.Generator, strength: float = 1.0) -> list:
+def augment(strokes: list, rng: np.random.Generator, strength: float = 1.0, p_flip: float = 0.0) -> list:
     """A randomly distorted copy of a simplified drawing, renormalised to 0..255 integer coordinates.
 
     Applies, in order: stroke dropout (never all strokes), a global affine map (rotation, anisotropic
-    scale, shear), a small random shift per stroke, per-point jitter.
+    scale, shear, a left-right mirror with probability ``p_flip``), a small random shift per stroke,
+    per-point jitter.
     """
     n = len(strokes)
     keep = [s for s in strokes if rng.random() >= 0.12 * strength] if n > 1 else list(strokes)
@@ -21,6 +22,8 @@ def augment(strokes: list, rng: np.random.Generator, strength: float = 1.0) -> l
     angle = math.radians(rng.normal(0.0, 10.0 * strength))
     sx = math.exp(rng.normal(0.0, 0.15 * strength))
     sy = math.exp(rng.normal(0.0, 0.15 * strength))
+    if p_flip > 0 and rng.random() < p_flip:
+        sx = -sx
     shear = rng.normal(0.0, 0.15 * strength)
     c, s = math.cos(angle), math.sin(angle)
     m = np.array([[c, -s], [s, c]]) @ np.array([[1.0, shear], [0.0, 1.0]]) @ np.diag([sx, sy])

@@ -59,9 +59,10 @@ class BalancedStream(IterableDataset):
     ``p_bitmap``) or one of its stroke drawings, augmented with probability ``p_augment``."""
 
     def __init__(self, strokes, labels, bitmaps, blabels, num_classes, batch, seed, p_bitmap, p_augment,
-                 strength):
+                 strength, p_flip=0.0):
         self.strokes, self.batch, self.seed = strokes, batch, seed
         self.p_bitmap, self.p_augment, self.strength = p_bitmap, p_augment, strength
+        self.p_flip = p_flip
         self.bitmaps = bitmaps
         self.num_classes = num_classes
         self.by_class = [np.flatnonzero(labels == c) for c in range(num_classes)]
@@ -84,7 +85,7 @@ class BalancedStream(IterableDataset):
                     continue
                 s = self.strokes[strokes_idx[rng.integers(len(strokes_idx))]]
                 if rng.random() < self.p_augment:
-                    s = augment(s, rng, self.strength)
+                    s = augment(s, rng, self.strength, self.p_flip)
                 x[i] = r.render(s)
             yield torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
 
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--p-bitmap", type=float, default=0.5)
     ap.add_argument("--p-augment", type=float, default=0.9)
     ap.add_argument("--strength", type=float, default=1.0)
+    ap.add_argument("--p-flip", type=float, default=0.0, help="probability an augmented drawing is mirrored")
     ap.add_argument("--val-percent", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     model = DoodleNet(len(categories), hidden=args.hidden, dropout=args.dropout)
     print(f"MACs/image: {count_macs(model):,}  parameters: {sum(p.numel() for p in model.parameters()):,}")
     stream = BalancedStream(tr_s, tr_l, bm, bl, len(categories), args.batch, args.seed, args.p_bitmap,
-                            args.p_augment, args.strength)
+                            args.p_augment, args.strength, args.p_flip)
     loader = DataLoader(stream, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None,
                         persistent_workers=bool(args.workers))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)

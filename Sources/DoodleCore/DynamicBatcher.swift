@@ -46,6 +46,8 @@ public final class DynamicBatcher: @unchecked Sendable {
     private struct Job {
         var request: PredictionRequest
         var completion: Completion
+        /// Monotonic nanoseconds when it was queued.
+        var enqueuedAt: UInt64
     }
 
     public let configuration: Configuration
@@ -59,12 +61,14 @@ public final class DynamicBatcher: @unchecked Sendable {
     private var stats = Statistics()
     private var running = 0
     private let finished = DispatchGroup()
+    private let observer: (any BatchObserver)?
 
-    /// Starts the workers on `predictor`.
-    public init(predictor: Predictor, configuration: Configuration) {
+    /// Starts the workers on `predictor`; `observer` (metrics) hears the timing of every batch.
+    public init(predictor: Predictor, configuration: Configuration, observer: (any BatchObserver)? = nil) {
         precondition(configuration.workers >= 1 && configuration.maxBatch >= 1 && configuration.maxQueue >= 1)
         self.configuration = configuration
         self.predictor = predictor
+        self.observer = observer
         self.queue = [Job?](repeating: nil, count: configuration.maxQueue)
         self.stats.batchSizes = [Int](repeating: 0, count: configuration.maxBatch + 1)
         for i in 0..<configuration.workers {
@@ -108,7 +112,8 @@ public final class DynamicBatcher: @unchecked Sendable {
                                              "the request queue is full (\(self.configuration.maxQueue) waiting)")))
             return
         }
-        self.queue[(self.head + self.count) % self.queue.count] = Job(request: request, completion: completion)
+        self.queue[(self.head + self.count) % self.queue.count] = Job(request: request, completion: completion,
+                                                                        enqueuedAt: DispatchTime.now().uptimeNanoseconds)
         self.count += 1
         self.condition.unlock()
         self.condition.signal()
@@ -186,6 +191,9 @@ public final class DynamicBatcher: @unchecked Sendable {
         var scratch: InferenceScratch?
         var pixels: [UInt8] = []
         var scores: [Float] = []
+        var timing = BatchTiming()
+        timing.queueWaitNanos.reserveCapacity(maxBatch)
+        timing.preprocessNanos.reserveCapacity(maxBatch)
         while true {
             jobs.removeAll(keepingCapacity: true)
             guard let predictor = self.takeBatch(into: &jobs) else { return }
@@ -200,7 +208,11 @@ public final class DynamicBatcher: @unchecked Sendable {
             let now = DispatchTime.now().uptimeNanoseconds
             live.removeAll(keepingCapacity: true)
             expired.removeAll(keepingCapacity: true)
+            timing.queueWaitNanos.removeAll(keepingCapacity: true)
+            timing.preprocessNanos.removeAll(keepingCapacity: true)
+            var clock = now
             for job in jobs {
+                timing.queueWaitNanos.append(now &- job.enqueuedAt)
                 if let deadline = job.request.deadlineNanos, now >= deadline {
                     expired.append(job)
                     continue
@@ -209,13 +221,21 @@ public final class DynamicBatcher: @unchecked Sendable {
                     preprocessor.prepare(job.request.input, into: buf.baseAddress! + live.count * engine.inputBytes)
                 }
                 live.append(job)
+                let after = DispatchTime.now().uptimeNanoseconds
+                timing.preprocessNanos.append(after &- clock)
+                clock = after
             }
             // Statistics first, so that anyone woken by a completion sees them.
             self.record(batch: live.count, expired: expired.count)
             for job in expired {
                 job.completion(.failure(ServiceError(.deadlineExceeded, "the deadline passed before the model ran")))
             }
-            if live.isEmpty { continue }
+            if live.isEmpty {
+                timing.size = 0
+                timing.inferenceNanos = 0
+                self.observer?.batchRan(timing)
+                continue
+            }
             do {
                 try pixels.withUnsafeBytes { px in
                     try scores.withUnsafeMutableBufferPointer { s in
@@ -226,6 +246,9 @@ public final class DynamicBatcher: @unchecked Sendable {
                 for job in live { job.completion(.failure(ServiceError(.internal, "inference failed: \(error)"))) }
                 continue
             }
+            timing.size = live.count
+            timing.inferenceNanos = DispatchTime.now().uptimeNanoseconds &- clock
+            self.observer?.batchRan(timing)
             scores.withUnsafeBufferPointer { all in
                 for (i, job) in live.enumerated() {
                     let row = UnsafeBufferPointer(rebasing: all[(i * engine.classCount)..<((i + 1) * engine.classCount)])
@@ -234,4 +257,24 @@ public final class DynamicBatcher: @unchecked Sendable {
             }
         }
     }
+}
+
+/// The timing of one batch, in monotonic nanoseconds.
+public struct BatchTiming: Sendable {
+    /// Requests that ran through the model.
+    public var size = 0
+    /// Queue wait of every request the worker took (including those whose deadline had passed).
+    public var queueWaitNanos: [UInt64] = []
+    /// Preprocessing (validation done, normalise and render, or copy a bitmap) of each request that ran.
+    public var preprocessNanos: [UInt64] = []
+    /// The model run for the whole batch.
+    public var inferenceNanos: UInt64 = 0
+
+    public init() {}
+}
+
+/// Hears the timing of every batch (metrics). Called on worker threads, before the batch's completions; keep
+/// it cheap and don't keep the arrays.
+public protocol BatchObserver: Sendable {
+    func batchRan(_ timing: BatchTiming)
 }

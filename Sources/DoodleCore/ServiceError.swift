@@ -1,5 +1,5 @@
 /// Status codes with gRPC's numbers and meanings (the wire's `doodle.v1.StatusCode`).
-public enum StatusCode: Int, Sendable, CustomStringConvertible {
+public enum StatusCode: Int, Sendable, CaseIterable, CustomStringConvertible {
     case ok = 0
     case invalidArgument = 3
     case deadlineExceeded = 4

@@ -19,6 +19,7 @@ public struct LoadGenerator: Sendable {
     public struct Configuration: Sendable {
         public var host = "127.0.0.1"
         public var port = 7431
+        public var transport = LoadProtocol.tcp
         public var connections = 8
         public var mode = Mode.closed(depth: 8)
         public var warmupSeconds = 1.0
@@ -95,9 +96,15 @@ public struct LoadGenerator: Sendable {
 
     public func run() async throws -> Report {
         let c = self.configuration
-        let connections = try await withThrowingTaskGroup(of: DoodleConnection.self) { group in
+        let connections = try await withThrowingTaskGroup(of: (any PredictChannel).self) { group in
             for _ in 0..<max(1, c.connections) {
-                group.addTask { try await DoodleConnection.connect(host: c.host, port: c.port) }
+                group.addTask {
+                    switch c.transport {
+                    case .tcp: try await TCPPredictChannel.connect(host: c.host, port: c.port)
+                    case .grpc: try GRPCPredictChannel(host: c.host, port: c.port)
+                    case .grpcStream: try GRPCStreamPredictChannel(host: c.host, port: c.port)
+                    }
+                }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
@@ -121,9 +128,9 @@ public struct LoadGenerator: Sendable {
             let modeName: String
             var offered: Double?
             switch c.mode {
-            case .closed(let depth): modeName = "closed(\(c.connections)x\(depth))"
+            case .closed(let depth): modeName = "\(c.transport.rawValue) closed(\(c.connections)x\(depth))"
             case .open(let rate, let poisson):
-                modeName = "open(\(Int(rate))/s \(poisson ? "poisson" : "uniform"))"
+                modeName = "\(c.transport.rawValue) open(\(Int(rate))/s \(poisson ? "poisson" : "uniform"))"
                 offered = rate
             }
             func us(_ p: Double) -> Double { Double(h.valueAtPercentile(p)) }
@@ -134,17 +141,11 @@ public struct LoadGenerator: Sendable {
         }
     }
 
-    private func send(_ conn: DoodleConnection, _ index: Int) async -> String? {
-        let request = self.inputs.requests[index % self.inputs.requests.count]
-        do {
-            let response = try await conn.predict(request)
-            return response.status.code == .ok ? nil : "\(response.status.code)"
-        } catch {
-            return "transport"
-        }
+    private func send(_ conn: any PredictChannel, _ index: Int) async -> String? {
+        await conn.predict(self.inputs.requests[index % self.inputs.requests.count])
     }
 
-    private func closedLoop(_ connections: [DoodleConnection], depth: Int, end: UInt64, recorder: Recorder) async throws {
+    private func closedLoop(_ connections: [any PredictChannel], depth: Int, end: UInt64, recorder: Recorder) async throws {
         let workers = connections.count * max(1, depth)
         await withTaskGroup(of: Void.self) { group in
             for w in 0..<workers {
@@ -162,7 +163,7 @@ public struct LoadGenerator: Sendable {
         }
     }
 
-    private func openLoop(_ connections: [DoodleConnection], rate: Double, poisson: Bool, end: UInt64,
+    private func openLoop(_ connections: [any PredictChannel], rate: Double, poisson: Bool, end: UInt64,
                           recorder: Recorder) async throws {
         let outstanding = InFlight()
         var rng = SplitMix64(seed: self.configuration.seed)

@@ -13,22 +13,26 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let batcher: DynamicBatcher
     private let model: ModelSlot
     private let limits: ConnectionLimits
+    private let metrics: ServiceMetrics
     private var inFlight = 0
     private var flushPending = false
     private var context: ChannelHandlerContext?
 
-    init(batcher: DynamicBatcher, model: ModelSlot, limits: ConnectionLimits) {
+    init(batcher: DynamicBatcher, model: ModelSlot, limits: ConnectionLimits, metrics: ServiceMetrics) {
         self.batcher = batcher
         self.model = model
         self.limits = limits
+        self.metrics = metrics
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.metrics.connectionOpened(.tcp)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        self.metrics.connectionClosed(.tcp)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -60,8 +64,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func predict(_ wire: Doodle_V1_PredictRequest, context: ChannelHandlerContext) {
+        let start = DispatchTime.now().uptimeNanoseconds
         let serving = self.model.current
+        let metrics = self.metrics
         guard self.inFlight < self.limits.maxInFlightPerConnection else {
+            metrics.requestCompleted(.tcp, code: .resourceExhausted, nanos: 0)
             self.send(.predict(.error(ServiceError(.resourceExhausted,
                 "\(self.inFlight) requests in flight on this connection (limit \(self.limits.maxInFlightPerConnection))"),
                 requestID: wire.requestID)))
@@ -69,8 +76,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         let request: PredictionRequest
         do {
-            request = try serving.validator.request(from: wire)
+            request = try serving.validator.request(from: wire, receivedAt: start)
         } catch {
+            metrics.requestCompleted(.tcp, code: error.code, nanos: DispatchTime.now().uptimeNanoseconds &- start)
             self.send(.predict(.error(error, requestID: wire.requestID)))
             return
         }
@@ -85,6 +93,11 @@ final class ConnectionHandler: ChannelInboundHandler {
                 $0.predict = Doodle_V1_PredictResponse(requestID: requestID, result: result, predictor: predictor)
             }
             let frame = Self.encode(message)
+            let code: StatusCode = switch result {
+            case .success: .ok
+            case .failure(let error): error.code
+            }
+            metrics.requestCompleted(.tcp, code: code, nanos: DispatchTime.now().uptimeNanoseconds &- start)
             eventLoop.execute {
                 bound.value.inFlight -= 1
                 bound.value.write(frame)

@@ -1,15 +1,20 @@
 import DoodleCore
 import DoodleEngine
+import GRPCCore
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Everything `doodled` runs: the model, the batcher and the listeners, started and stopped as one.
 public final class DoodleDaemon: Sendable {
     public struct Configuration: Sendable {
-        /// Raw-TCP listen address.
-        public var host = "127.0.0.1"
-        public var port = 7431
+        /// Raw-TCP listener.
+        public var tcp = Listener.address(host: "127.0.0.1", port: 7431)
+        /// gRPC (HTTP/2) listener; nil = no gRPC.
+        public var grpc: Listener? = .address(host: "127.0.0.1", port: 7432)
+        /// HTTP listener for /metrics, /healthz and /readyz; nil = none.
+        public var http: Listener? = .address(host: "127.0.0.1", port: 7433)
         /// A model directory (holding model.onnx and labels.txt) or an .onnx file.
         public var modelPath = "models/quickdraw-345"
         public var batcher = DynamicBatcher.Configuration()
@@ -26,20 +31,34 @@ public final class DoodleDaemon: Sendable {
     public let configuration: Configuration
     public let batcher: DynamicBatcher
     public let model: ModelSlot
+    public let metrics: ServiceMetrics
+    /// SERVING once warm; NOT_SERVING from the start of a shutdown (gRPC health, /readyz).
+    public let state: ServingState
     private let group: MultiThreadedEventLoopGroup
     private let tcp: DoodleTCPServer
+    private let grpcServer: DoodleGRPCServer?
+    private let httpServer: DoodleHTTPServer?
     private let logger: Logger
 
     /// The raw-TCP address actually bound.
     public var tcpAddress: SocketAddress? { self.tcp.localAddress }
+    /// The gRPC port actually bound (nil without gRPC).
+    public var grpcPort: Int? { self.grpcServer?.port }
+    /// The HTTP address actually bound (nil without HTTP).
+    public var httpAddress: SocketAddress? { self.httpServer?.localAddress }
 
-    private init(configuration: Configuration, batcher: DynamicBatcher, model: ModelSlot,
-                 group: MultiThreadedEventLoopGroup, tcp: DoodleTCPServer, logger: Logger) {
+    private init(configuration: Configuration, batcher: DynamicBatcher, model: ModelSlot, metrics: ServiceMetrics,
+                 state: ServingState, group: MultiThreadedEventLoopGroup, tcp: DoodleTCPServer,
+                 grpcServer: DoodleGRPCServer?, httpServer: DoodleHTTPServer?, logger: Logger) {
         self.configuration = configuration
         self.batcher = batcher
         self.model = model
+        self.metrics = metrics
+        self.state = state
         self.group = group
         self.tcp = tcp
+        self.grpcServer = grpcServer
+        self.httpServer = httpServer
         self.logger = logger
     }
 
@@ -49,27 +68,57 @@ public final class DoodleDaemon: Sendable {
         let predictor = try Predictor(path: configuration.modelPath, isa: configuration.isa ?? .best)
         try warmUp(predictor, batch: configuration.batcher.maxBatch)
         let model = ModelSlot(ServingModel(predictor: predictor, limits: configuration.requestLimits))
-        let batcher = DynamicBatcher(predictor: predictor, configuration: configuration.batcher)
+        let queueDepth = QueueDepthSource()
+        let metrics = ServiceMetrics(maxBatch: configuration.batcher.maxBatch, queueDepth: { queueDepth.read() })
+        metrics.setModel(name: predictor.name, version: predictor.version, classes: predictor.labels.count)
+        let batcher = DynamicBatcher(predictor: predictor, configuration: configuration.batcher, observer: metrics)
+        queueDepth.batcher.withLock { $0 = batcher }
+        let state = ServingState(.notServing)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
+        var tcp: DoodleTCPServer?
+        var grpc: DoodleGRPCServer?
+        var http: DoodleHTTPServer?
         do {
-            let tcp = try await DoodleTCPServer.start(host: configuration.host, port: configuration.port, group: group,
-                                                      batcher: batcher, model: model,
-                                                      limits: configuration.connectionLimits)
-            logger.info("doodled serving", metadata: [
-                "tcp": "\(tcp.localAddress.map(Self.describe) ?? "?")",
-                "model": "\(predictor.name) v\(predictor.version) (\(predictor.path))",
-                "classes": "\(predictor.labels.count)",
-                "kernels": "\(predictor.engine.isa)",
-                "workers": "\(configuration.batcher.workers)",
-                "max_batch": "\(configuration.batcher.maxBatch)",
-            ])
-            return DoodleDaemon(configuration: configuration, batcher: batcher, model: model, group: group, tcp: tcp,
-                                logger: logger)
+            tcp = try await DoodleTCPServer.start(configuration.tcp, group: group, batcher: batcher, model: model,
+                                                  limits: configuration.connectionLimits, metrics: metrics)
+            if let listener = configuration.grpc {
+                let services: [any RegistrableRPCService] = [
+                    ClassifierService(batcher: batcher, model: model, metrics: metrics,
+                                      maxInFlightPerStream: configuration.connectionLimits.maxInFlightPerConnection),
+                    HealthService(state: state),
+                ]
+                // gRPC runs on NIO's process-wide group: its transport may still enqueue work on its loops after
+                // the server stops, which a group we shut down would refuse.
+                grpc = try await DoodleGRPCServer.start(listener, group: .singletonMultiThreadedEventLoopGroup,
+                                                        maxMessageBytes: configuration.connectionLimits.maxFrameBytes,
+                                                        metrics: metrics,
+                                                        services: services)
+            }
+            if let listener = configuration.http {
+                http = try await DoodleHTTPServer.start(listener, group: group, metrics: metrics, state: state)
+            }
         } catch {
+            try? await tcp?.close()
+            await grpc?.shutdown()
+            try? await http?.close()
             batcher.shutdown()
             try? await group.shutdownGracefully()
             throw error
         }
+        state.set(.serving)
+        logger.info("doodled serving", metadata: [
+            "tcp": "\(tcp!.localAddress.map(Self.describe) ?? "?")",
+            "grpc": "\(grpc.map { String($0.port) } ?? "off")",
+            "http": "\(http?.localAddress.map(Self.describe) ?? "off")",
+            "model": "\(predictor.name) v\(predictor.version) (\(predictor.path))",
+            "classes": "\(predictor.labels.count)",
+            "kernels": "\(predictor.engine.isa)",
+            "workers": "\(configuration.batcher.workers)",
+            "max_batch": "\(configuration.batcher.maxBatch)",
+        ])
+        return DoodleDaemon(configuration: configuration, batcher: batcher, model: model, metrics: metrics,
+                            state: state, group: group, tcp: tcp!, grpcServer: grpc, httpServer: http,
+                            logger: logger)
     }
 
     /// "host:port" for logs.
@@ -92,11 +141,22 @@ public final class DoodleDaemon: Sendable {
     /// Stops accepting connections, answers every queued request, then stops the event loops.
     public func shutdown() async {
         self.logger.info("doodled shutting down")
+        self.state.set(.notServing)
+        self.state.close()
         try? await self.tcp.close()
+        await self.grpcServer?.shutdown()
         self.batcher.shutdown()
+        try? await self.httpServer?.close()
         // Let the event loops write the last responses before closing everything.
         try? await self.group.next().scheduleTask(in: .milliseconds(50)) {}.futureResult.get()
         try? await self.group.shutdownGracefully()
         self.logger.info("doodled stopped", metadata: ["requests": "\(self.batcher.statistics.requests)"])
     }
+}
+
+/// Lets the metrics read the batcher's queue depth without the metrics owning the batcher.
+private final class QueueDepthSource: Sendable {
+    let batcher = Mutex<DynamicBatcher?>(nil)
+
+    func read() -> Int { self.batcher.withLock { $0 }?.queueDepth ?? 0 }
 }

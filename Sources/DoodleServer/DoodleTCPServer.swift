@@ -14,10 +14,11 @@ public final class DoodleTCPServer: Sendable {
         self.channel = channel
     }
 
-    /// Binds `host:port` and starts serving.
-    public static func start(host: String, port: Int, group: any EventLoopGroup, batcher: DynamicBatcher,
-                             model: ModelSlot, limits: ConnectionLimits) async throws -> DoodleTCPServer {
-        let channel = try await ServerBootstrap(group: group)
+    /// Binds (or adopts) the listener and starts serving.
+    public static func start(_ listener: Listener, group: any EventLoopGroup, batcher: DynamicBatcher,
+                             model: ModelSlot, limits: ConnectionLimits,
+                             metrics: ServiceMetrics) async throws -> DoodleTCPServer {
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -27,11 +28,13 @@ public final class DoodleTCPServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(FrameDecoder(maxFrameBytes: limits.maxFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(batcher: batcher, model: model, limits: limits))
+                        ConnectionHandler(batcher: batcher, model: model, limits: limits, metrics: metrics))
                 }
             }
-            .bind(host: host, port: port)
-            .get()
+        let channel = switch listener {
+        case .address(let host, let port): try await bootstrap.bind(host: host, port: port).get()
+        case .socket(let descriptor): try await bootstrap.withBoundSocket(descriptor).get()
+        }
         return DoodleTCPServer(channel: channel)
     }
 

@@ -10,8 +10,11 @@ struct DoodleLoadCommand: AsyncParsableCommand {
         commandName: "doodle-load",
         abstract: "Load-test doodled with real drawings and report throughput and latency percentiles.")
 
-    @Option(help: "doodled's raw-TCP address, host:port.")
-    var server = "127.0.0.1:7431"
+    @Option(help: "Server address, host:port (default: doodled's raw-TCP port 7431, or 7432 with --protocol grpc).")
+    var server: String?
+
+    @Option(name: .customLong("protocol"), help: "tcp (doodled's framed protocol), grpc (unary Predict calls) or grpc-stream (PredictStream).")
+    var transport = "tcp"
 
     @Option(help: "Connections.")
     var connections = 8
@@ -44,8 +47,12 @@ struct DoodleLoadCommand: AsyncParsableCommand {
     var quiet = false
 
     mutating func run() async throws {
-        guard let address = HostPort(self.server) else {
-            throw ValidationError("--server: expected host:port, got '\(self.server)'")
+        guard let transport = LoadProtocol(rawValue: self.transport) else {
+            throw ValidationError("--protocol: tcp, grpc or grpc-stream")
+        }
+        let server = self.server ?? (transport == .tcp ? "127.0.0.1:7431" : "127.0.0.1:7432")
+        guard let address = HostPort(server) else {
+            throw ValidationError("--server: expected host:port, got '\(server)'")
         }
         guard let kind = LoadInputs.Kind(rawValue: self.inputs) else {
             throw ValidationError("--inputs: bitmaps, strokes or mix")
@@ -56,6 +63,7 @@ struct DoodleLoadCommand: AsyncParsableCommand {
         var c = LoadGenerator.Configuration()
         c.host = address.host
         c.port = address.port
+        c.transport = transport
         c.connections = self.connections
         c.mode = self.rate.map { .open(rate: $0, poisson: self.poisson) } ?? .closed(depth: self.depth)
         c.warmupSeconds = self.warmup

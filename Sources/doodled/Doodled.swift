@@ -17,6 +17,12 @@ struct Doodled: AsyncParsableCommand {
     @Option(help: "Raw-TCP listen address, host:port.")
     var listen = "127.0.0.1:7431"
 
+    @Option(help: "gRPC (HTTP/2) listen address, host:port, or 'off'.")
+    var grpcListen = "127.0.0.1:7432"
+
+    @Option(help: "HTTP listen address for /metrics, /healthz and /readyz, host:port, or 'off'.")
+    var httpListen = "127.0.0.1:7433"
+
     @Option(help: "Model directory (model.onnx + labels.txt) or .onnx file.")
     var model = "models/quickdraw-345"
 
@@ -55,7 +61,9 @@ struct Doodled: AsyncParsableCommand {
         guard let listen = HostPort(self.listen) else {
             throw ValidationError("--listen: expected host:port, got '\(self.listen)'")
         }
-        (config.host, config.port) = (listen.host, listen.port)
+        config.tcp = .address(host: listen.host, port: listen.port)
+        config.grpc = try Self.optionalListener(self.grpcListen, option: "--grpc-listen")
+        config.http = try Self.optionalListener(self.httpListen, option: "--http-listen")
         config.modelPath = self.model
         guard self.workers >= 1, self.maxBatch >= 1, self.maxQueue >= 1, self.maxDelayUs >= 0, self.maxFrameBytes >= 16,
               self.maxInFlight >= 1, self.maxStrokes >= 1, self.maxPoints >= 1 else {
@@ -83,6 +91,12 @@ struct Doodled: AsyncParsableCommand {
         let daemon = try await DoodleDaemon.start(config)
         await Self.waitForTerminationSignal()
         await daemon.shutdown()
+    }
+
+    static func optionalListener(_ text: String, option: String) throws -> Listener? {
+        if text == "off" { return nil }
+        guard let address = HostPort(text) else { throw ValidationError("\(option): expected host:port or 'off', got '\(text)'") }
+        return .address(host: address.host, port: address.port)
     }
 
     /// Suspends until SIGTERM or SIGINT.

@@ -20,7 +20,9 @@ enum Paths {
 func withDaemon<T>(_ configure: (inout DoodleDaemon.Configuration) -> Void = { _ in },
                    _ body: (DoodleDaemon, Int) async throws -> T) async throws -> T {
     var config = DoodleDaemon.Configuration()
-    config.port = 0
+    config.tcp = .address(host: "127.0.0.1", port: 0)
+    config.grpc = .address(host: "127.0.0.1", port: 0)
+    config.http = .address(host: "127.0.0.1", port: 0)
     config.modelPath = Paths.model
     config.batcher = .init(workers: 2, maxBatch: 32)
     configure(&config)
