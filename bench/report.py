@@ -1,0 +1,48 @@
+"""Prints bench/run's results side by side and checks them against the [load] and [grpc] bars."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main(path: str) -> None:
+    rows = {r["name"]: r for r in (json.loads(line) for line in open(path))}
+
+    def get(name: str, key: str = "throughputPerSecond") -> float:
+        return rows[name][key] if name in rows else float("nan")
+
+    print(f"{'run':<44}{'ok/s':>10}{'p50 us':>9}{'p90 us':>9}{'p99 us':>9}{'p99.9 us':>10}{'max us':>9}  errors")
+    for name, r in rows.items():
+        errors = " ".join(f"{k}={v}" for k, v in sorted(r["errors"].items())) or "-"
+        print(f"{name:<44}{r['throughputPerSecond']:>10.0f}{r['p50Micros']:>9.0f}{r['p90Micros']:>9.0f}"
+              f"{r['p99Micros']:>9.0f}{r['p999Micros']:>10.0f}{r['maxMicros']:>9.0f}  {errors}")
+
+    bitmaps = get("doodled/tcp/bitmaps/saturated")
+    strokes = get("doodled/tcp/strokes/saturated")
+    peer_bitmaps = get("peer/grpc-unary/bitmaps/saturated")
+    peer_strokes = get("peer/grpc-unary/strokes/saturated")
+    nobatch = get("doodled-max-batch-1/tcp/bitmaps/saturated")
+    grpc = max(get("doodled/grpc-unary/bitmaps/saturated"), get("doodled/grpc-stream/bitmaps/saturated"))
+    uniform = get("doodled/tcp/bitmaps/80pct-uniform", "p99Micros")
+    poisson = get("doodled/tcp/bitmaps/80pct-poisson", "p99Micros")
+    checks = [
+        (f"saturated bitmaps vs peer: {bitmaps / peer_bitmaps:.1f}x (bar >= 10x)", bitmaps >= 10 * peer_bitmaps),
+        (f"saturated strokes vs peer: {strokes / peer_strokes:.1f}x (bar >= 10x)", strokes >= 10 * peer_strokes),
+        (f"bitmaps {bitmaps:.0f}/s (bar >= 40,000)", bitmaps >= 40_000),
+        (f"strokes {strokes:.0f}/s (bar >= 20,000)", strokes >= 20_000),
+        (f"concurrency 1, TCP bitmaps: p50 {get('doodled/tcp/bitmaps/c1', 'p50Micros'):.0f} us (bar <= 60), "
+         f"p99 {get('doodled/tcp/bitmaps/c1', 'p99Micros'):.0f} us (bar <= 200)",
+         get("doodled/tcp/bitmaps/c1", "p50Micros") <= 60 and get("doodled/tcp/bitmaps/c1", "p99Micros") <= 200),
+        (f"batching vs --max-batch 1: {bitmaps / nobatch:.2f}x (bar >= 5x)", bitmaps >= 5 * nobatch),
+        (f"Poisson vs uniform p99 at 80 % of capacity: {poisson:.0f} / {uniform:.0f} us = {poisson / uniform:.2f}x "
+         f"(bar <= 1.5x)", poisson <= 1.5 * uniform),
+        (f"gRPC {grpc:.0f}/s (bar >= 20,000)", grpc >= 20_000),
+    ]
+    print()
+    for text, ok in checks:
+        print(f"{'MET    ' if ok else 'NOT MET'} {text}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
