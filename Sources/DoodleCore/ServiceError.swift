@@ -19,6 +19,16 @@ public enum StatusCode: Int, Sendable, CaseIterable, CustomStringConvertible {
     }
 }
 
+extension StatusCode {
+    /// OK for predictions, otherwise the error's code.
+    public init<Success>(_ result: Result<Success, ServiceError>) {
+        switch result {
+        case .success: self = .ok
+        case .failure(let error): self = error.code
+        }
+    }
+}
+
 /// A request that cannot be answered with predictions: a status code and a message for a person.
 public struct ServiceError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: StatusCode

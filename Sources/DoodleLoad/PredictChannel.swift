@@ -1,4 +1,5 @@
 import DoodleClient
+import DoodleCore
 import DoodleGRPC
 import DoodleWire
 import GRPCCore
@@ -67,7 +68,8 @@ final class GRPCPredictChannel: PredictChannel {
             let response = try await self.stub.predict(request)
             return response.status.code == .ok ? nil : "\(response.status.code)"
         } catch let error as RPCError {
-            return Self.statusName(error.code)
+            // Same names as the TCP path: doodled's status codes are gRPC's numbers.
+            return StatusCode(rawValue: error.code.rawValue)?.description ?? "\(error.code)"
         } catch {
             return "transport"
         }
@@ -76,18 +78,6 @@ final class GRPCPredictChannel: PredictChannel {
     func close() async {
         self.client.beginGracefulShutdown()
         _ = try? await self.connections.value
-    }
-
-    /// doodled's names for gRPC codes (so TCP and gRPC runs report errors alike).
-    static func statusName(_ code: RPCError.Code) -> String {
-        switch code {
-        case .invalidArgument: "INVALID_ARGUMENT"
-        case .deadlineExceeded: "DEADLINE_EXCEEDED"
-        case .resourceExhausted: "RESOURCE_EXHAUSTED"
-        case .unavailable: "UNAVAILABLE"
-        case .internalError: "INTERNAL"
-        default: "\(code)"
-        }
     }
 }
 

@@ -93,11 +93,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 $0.predict = Doodle_V1_PredictResponse(requestID: requestID, result: result, predictor: predictor)
             }
             let frame = Self.encode(message)
-            let code: StatusCode = switch result {
-            case .success: .ok
-            case .failure(let error): error.code
-            }
-            metrics.requestCompleted(.tcp, code: code, nanos: DispatchTime.now().uptimeNanoseconds &- start)
+            metrics.requestCompleted(.tcp, code: StatusCode(result), nanos: DispatchTime.now().uptimeNanoseconds &- start)
             eventLoop.execute {
                 bound.value.inFlight -= 1
                 bound.value.write(frame)

@@ -4,7 +4,6 @@ import GRPCCore
 import Logging
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// Everything `doodled` runs: the model, the batcher and the listeners, started and stopped as one.
 public final class DoodleDaemon: Sendable {
@@ -68,11 +67,9 @@ public final class DoodleDaemon: Sendable {
         let predictor = try Predictor(path: configuration.modelPath, isa: configuration.isa ?? .best)
         try warmUp(predictor, batch: configuration.batcher.maxBatch)
         let model = ModelSlot(ServingModel(predictor: predictor, limits: configuration.requestLimits))
-        let queueDepth = QueueDepthSource()
-        let metrics = ServiceMetrics(maxBatch: configuration.batcher.maxBatch, queueDepth: { queueDepth.read() })
+        let metrics = ServiceMetrics(maxBatch: configuration.batcher.maxBatch)
         metrics.setModel(name: predictor.name, version: predictor.version, classes: predictor.labels.count)
         let batcher = DynamicBatcher(predictor: predictor, configuration: configuration.batcher, observer: metrics)
-        queueDepth.batcher.withLock { $0 = batcher }
         let state = ServingState(.notServing)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
         var tcp: DoodleTCPServer?
@@ -95,7 +92,8 @@ public final class DoodleDaemon: Sendable {
                                                         services: services)
             }
             if let listener = configuration.http {
-                http = try await DoodleHTTPServer.start(listener, group: group, metrics: metrics, state: state)
+                http = try await DoodleHTTPServer.start(listener, group: group, metrics: metrics, batcher: batcher,
+                                                        state: state)
             }
         } catch {
             try? await tcp?.close()
@@ -152,11 +150,4 @@ public final class DoodleDaemon: Sendable {
         try? await self.group.shutdownGracefully()
         self.logger.info("doodled stopped", metadata: ["requests": "\(self.batcher.statistics.requests)"])
     }
-}
-
-/// Lets the metrics read the batcher's queue depth without the metrics owning the batcher.
-private final class QueueDepthSource: Sendable {
-    let batcher = Mutex<DynamicBatcher?>(nil)
-
-    func read() -> Int { self.batcher.withLock { $0 }?.queueDepth ?? 0 }
 }

@@ -1,3 +1,4 @@
+import DoodleCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -15,14 +16,14 @@ public final class DoodleHTTPServer: Sendable {
     }
 
     static func start(_ listener: Listener, group: any EventLoopGroup, metrics: ServiceMetrics,
-                      state: ServingState) async throws -> DoodleHTTPServer {
+                      batcher: DynamicBatcher, state: ServingState) async throws -> DoodleHTTPServer {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 128)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(HTTPProbeHandler(metrics: metrics, state: state))
+                    try channel.pipeline.syncOperations.addHandler(HTTPProbeHandler(metrics: metrics, batcher: batcher, state: state))
                 }
             }
         let channel = switch listener {
@@ -43,11 +44,13 @@ final class HTTPProbeHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let metrics: ServiceMetrics
+    private let batcher: DynamicBatcher
     private let state: ServingState
     private var head: HTTPRequestHead?
 
-    init(metrics: ServiceMetrics, state: ServingState) {
+    init(metrics: ServiceMetrics, batcher: DynamicBatcher, state: ServingState) {
         self.metrics = metrics
+        self.batcher = batcher
         self.state = state
     }
 
@@ -84,7 +87,7 @@ final class HTTPProbeHandler: ChannelInboundHandler {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         switch path {
         case "/metrics":
-            return (.ok, "text/plain; version=0.0.4; charset=utf-8", self.metrics.render(), [])
+            return (.ok, "text/plain; version=0.0.4; charset=utf-8", self.metrics.render(queueDepth: self.batcher.queueDepth), [])
         case "/healthz":
             return (.ok, text, "ok\n", [])
         case "/readyz":

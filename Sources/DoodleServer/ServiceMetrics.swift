@@ -23,7 +23,6 @@ public final class ServiceMetrics: BatchObserver, Sendable {
     private let batchSize: ValueHistogram
     private let queueDepth: Gauge
     private let openConnections: [Transport: Gauge]
-    private let queueDepthSource: @Sendable () -> Int
     private let modelInfo = Mutex<Gauge?>(nil)
 
     /// Latency buckets from 10 µs to 1 s.
@@ -33,8 +32,7 @@ public final class ServiceMetrics: BatchObserver, Sendable {
         .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
     ]
 
-    /// - Parameter queueDepth: read at every scrape (the batcher's queue).
-    public init(maxBatch: Int, queueDepth: @escaping @Sendable () -> Int) {
+    public init(maxBatch: Int) {
         let registry = self.registry
         func descriptor(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
             MetricNameDescriptor(namespace: "doodled", metricName: name, unitName: unit, helpText: help)
@@ -78,7 +76,6 @@ public final class ServiceMetrics: BatchObserver, Sendable {
             descriptor: descriptor("batch_size", "requests", "Requests per model run."), buckets: sizes)
         self.queueDepth = registry.makeGauge(
             descriptor: descriptor("queue_depth", "requests", "Requests waiting for a worker at scrape time."))
-        self.queueDepthSource = queueDepth
     }
 
     /// Marks which model is serving: `doodled_model_info{name,version,classes} 1` (a replaced one is removed).
@@ -114,9 +111,9 @@ public final class ServiceMetrics: BatchObserver, Sendable {
         }
     }
 
-    /// The Prometheus text exposition (format 0.0.4).
-    public func render() -> String {
-        self.queueDepth.set(to: Double(self.queueDepthSource()))
+    /// The Prometheus text exposition (format 0.0.4); `queueDepth` is the batcher's queue now.
+    public func render(queueDepth: Int) -> String {
+        self.queueDepth.set(to: Double(queueDepth))
         return self.registry.emitToString()
     }
 }

@@ -15,7 +15,9 @@ struct ClassifierService: Doodle_V1_Classifier.SimpleServiceProtocol {
     let maxInFlightPerStream: Int
 
     func predict(request: Doodle_V1_PredictRequest, context: ServerContext) async throws -> Doodle_V1_PredictResponse {
-        let (result, predictor) = await self.run(request)
+        let (result, predictor) = await withCheckedContinuation { continuation in
+            self.submit(request) { continuation.resume(returning: ($0, $1)) }
+        }
         switch result {
         case .success:
             return Doodle_V1_PredictResponse(requestID: request.requestID, result: result, predictor: predictor)
@@ -49,8 +51,8 @@ struct ClassifierService: Doodle_V1_Classifier.SimpleServiceProtocol {
                         "\(self.maxInFlightPerStream) requests in flight on this stream"), requestID: wire.requestID))
                     continue
                 }
-                self.submit(wire) { answer in
-                    sink.yield(answer)
+                self.submit(wire) { result, predictor in
+                    sink.yield(Doodle_V1_PredictResponse(requestID: wire.requestID, result: result, predictor: predictor))
                     pending.withLock { $0.inFlight -= 1 }
                     finishIfDone()
                 }
@@ -66,22 +68,10 @@ struct ClassifierService: Doodle_V1_Classifier.SimpleServiceProtocol {
         Doodle_V1_ModelInfoResponse(requestID: request.requestID, predictor: self.model.current.predictor)
     }
 
-    /// Validates and predicts one request, recording it in the metrics.
-    private func run(_ wire: Doodle_V1_PredictRequest) async -> (Result<[ScoredClass], ServiceError>, Predictor) {
-        await withCheckedContinuation { continuation in
-            self.submit(wire, raw: { result, predictor in continuation.resume(returning: (result, predictor)) })
-        }
-    }
-
+    /// Validates and predicts one request, recording it in the metrics; `completion` gets the outcome and the
+    /// model that produced it (on a worker thread, or at once for an invalid request).
     private func submit(_ wire: Doodle_V1_PredictRequest,
-                        answer: @escaping @Sendable (Doodle_V1_PredictResponse) -> Void) {
-        self.submit(wire, raw: { result, predictor in
-            answer(Doodle_V1_PredictResponse(requestID: wire.requestID, result: result, predictor: predictor))
-        })
-    }
-
-    private func submit(_ wire: Doodle_V1_PredictRequest,
-                        raw: @escaping @Sendable (Result<[ScoredClass], ServiceError>, Predictor) -> Void) {
+                        completion: @escaping @Sendable (Result<[ScoredClass], ServiceError>, Predictor) -> Void) {
         let start = DispatchTime.now().uptimeNanoseconds
         let serving = self.model.current
         let metrics = self.metrics
@@ -91,16 +81,12 @@ struct ClassifierService: Doodle_V1_Classifier.SimpleServiceProtocol {
             request = try serving.validator.request(from: wire, receivedAt: start)
         } catch {
             metrics.requestCompleted(.grpc, code: error.code, nanos: DispatchTime.now().uptimeNanoseconds &- start)
-            raw(.failure(error), predictor)
+            completion(.failure(error), predictor)
             return
         }
         self.batcher.submit(request) { result in
-            let code: StatusCode = switch result {
-            case .success: .ok
-            case .failure(let error): error.code
-            }
-            metrics.requestCompleted(.grpc, code: code, nanos: DispatchTime.now().uptimeNanoseconds &- start)
-            raw(result, predictor)
+            metrics.requestCompleted(.grpc, code: StatusCode(result), nanos: DispatchTime.now().uptimeNanoseconds &- start)
+            completion(result, predictor)
         }
     }
 }
@@ -108,13 +94,7 @@ struct ClassifierService: Doodle_V1_Classifier.SimpleServiceProtocol {
 extension RPCError {
     /// The gRPC status for a service error: same code (doodled uses gRPC's numbers), same message.
     init(_ error: ServiceError) {
-        let code: RPCError.Code = switch error.code {
-        case .ok, .internal: .internalError
-        case .invalidArgument: .invalidArgument
-        case .deadlineExceeded: .deadlineExceeded
-        case .resourceExhausted: .resourceExhausted
-        case .unavailable: .unavailable
-        }
+        let code = Status.Code(rawValue: error.code.rawValue).flatMap(RPCError.Code.init) ?? .internalError
         self.init(code: code, message: error.message)
     }
 }

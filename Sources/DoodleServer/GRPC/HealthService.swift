@@ -20,14 +20,13 @@ struct HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
     func watch(request: Grpc_Health_V1_HealthCheckRequest,
                response: RPCWriter<Grpc_Health_V1_HealthCheckResponse>,
                context: ServerContext) async throws {
-        let known = Self.knownServices.contains(request.service)
-        for await status in self.state.watch() {
+        guard Self.knownServices.contains(request.service) else {
             // An unknown service gets SERVICE_UNKNOWN once and the stream stays open (per the spec).
-            if !known {
-                try await response.write(.with { $0.status = .serviceUnknown })
-                for await _ in self.state.watch().dropFirst() {}
-                return
-            }
+            try await response.write(.with { $0.status = .serviceUnknown })
+            for await _ in self.state.watch() {}
+            return
+        }
+        for await status in self.state.watch() {
             try await response.write(.with { $0.status = Self.wire(status) })
         }
     }
