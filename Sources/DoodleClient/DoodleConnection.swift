@@ -5,11 +5,21 @@ import SwiftProtobuf
 
 /// An error talking to doodled.
 public struct ClientError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable {
+        /// The connection ended before the answer came. When doodled closes a connection itself (a drain) it
+        /// has first answered every request it read, so an unanswered one was never read.
+        case connectionClosed
+        /// Anything else: an unreadable answer, a wrong message type, bad input files.
+        case other
+    }
+
     public var message: String
+    public var kind: Kind
     public var description: String { self.message }
 
-    public init(message: String) {
+    public init(message: String, kind: Kind = .other) {
         self.message = message
+        self.kind = kind
     }
 }
 
@@ -97,6 +107,9 @@ public final class DoodleConnection: Sendable {
         let handler = self.handler
         let channel = self.channel
         self.channel.eventLoop.execute {
+            guard channel.isActive else {
+                return promise.fail(ClientError(message: "the connection is closed", kind: .connectionClosed))
+            }
             let id = handler.value.register(promise)
             do {
                 let bytes: [UInt8] = try make(id).serializedBytes()
@@ -164,12 +177,12 @@ final class ResponseRouter: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.failAll(ClientError(message: "the connection closed"))
+        self.failAll(ClientError(message: "the connection closed", kind: .connectionClosed))
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.failAll(error)
+        self.failAll(error is IOError ? ClientError(message: "connection error: \(error)", kind: .connectionClosed) : error)
         context.close(promise: nil)
     }
 

@@ -60,6 +60,8 @@ public final class DynamicBatcher: @unchecked Sendable {
     private var predictor: Predictor
     private var stats = Statistics()
     private var running = 0
+    /// When each worker took the batch it is working on (monotonic ns), 0 while it waits for work.
+    private var busySince: [UInt64]
     private let finished = DispatchGroup()
     private let observer: (any BatchObserver)?
 
@@ -71,10 +73,11 @@ public final class DynamicBatcher: @unchecked Sendable {
         self.observer = observer
         self.queue = [Job?](repeating: nil, count: configuration.maxQueue)
         self.stats.batchSizes = [Int](repeating: 0, count: configuration.maxBatch + 1)
+        self.busySince = [UInt64](repeating: 0, count: configuration.workers)
         for i in 0..<configuration.workers {
             self.finished.enter()
             let thread = Thread { [self] in
-                self.workerLoop()
+                self.workerLoop(worker: i)
                 self.finished.leave()
             }
             thread.name = "doodled-worker-\(i)"
@@ -126,6 +129,15 @@ public final class DynamicBatcher: @unchecked Sendable {
         return self.count
     }
 
+    /// How long the longest-running batch has been running (0 when every worker waits for work). A worker stuck
+    /// in one batch makes this grow without bound; the systemd watchdog stops pinging when it passes a limit.
+    public var longestBatchNanos: UInt64 {
+        let now = DispatchTime.now().uptimeNanoseconds
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        return self.busySince.reduce(0) { longest, since in since == 0 ? longest : max(longest, now &- since) }
+    }
+
     public var statistics: Statistics {
         self.condition.lock()
         defer { self.condition.unlock() }
@@ -143,9 +155,10 @@ public final class DynamicBatcher: @unchecked Sendable {
 
     // MARK: - Workers
 
-    private func takeBatch(into jobs: inout [Job]) -> Predictor? {
+    private func takeBatch(into jobs: inout [Job], worker: Int) -> Predictor? {
         self.condition.lock()
         defer { self.condition.unlock() }
+        self.busySince[worker] = 0
         while self.count == 0 {
             if self.stopping { return nil }
             self.condition.wait()
@@ -165,6 +178,7 @@ public final class DynamicBatcher: @unchecked Sendable {
             self.head = (self.head + 1) % self.queue.count
         }
         self.count -= n
+        self.busySince[worker] = DispatchTime.now().uptimeNanoseconds
         if self.count > 0 { self.condition.signal() }  // more work: wake another worker
         return self.predictor
     }
@@ -179,7 +193,7 @@ public final class DynamicBatcher: @unchecked Sendable {
         self.condition.unlock()
     }
 
-    private func workerLoop() {
+    private func workerLoop(worker: Int) {
         let maxBatch = self.configuration.maxBatch
         let preprocessor = Preprocessor()
         var jobs: [Job] = []
@@ -196,7 +210,7 @@ public final class DynamicBatcher: @unchecked Sendable {
         timing.preprocessNanos.reserveCapacity(maxBatch)
         while true {
             jobs.removeAll(keepingCapacity: true)
-            guard let predictor = self.takeBatch(into: &jobs) else { return }
+            guard let predictor = self.takeBatch(into: &jobs, worker: worker) else { return }
             if jobs.isEmpty { continue }
             let engine = predictor.engine
             if scratchOwner != ObjectIdentifier(predictor) {

@@ -52,6 +52,12 @@ public struct LoadGenerator: Sendable {
         /// the client could not send.
         public var errors: [String: Int]
         public var offeredRatePerSecond: Double?
+        /// Seconds into the measured run of the first and the last failed request (nil when none failed), and
+        /// how many requests succeeded after the last failure: a run that recovers from an incident ends with a
+        /// long error-free tail.
+        public var firstErrorSeconds: Double?
+        public var lastErrorSeconds: Double?
+        public var okAfterLastError: Int
     }
 
     public var configuration: Configuration
@@ -69,6 +75,9 @@ public struct LoadGenerator: Sendable {
             var ok = 0
             var errors: [String: Int] = [:]
             var windowOK = 0
+            var firstError: UInt64?
+            var lastError: UInt64?
+            var okAfterLastError = 0
         }
 
         let state = Mutex(State())
@@ -83,8 +92,12 @@ public struct LoadGenerator: Sendable {
             self.state.withLock { s in
                 if let status {
                     s.errors[status, default: 0] += 1
+                    s.firstError = s.firstError ?? end
+                    s.lastError = max(s.lastError ?? 0, end)
+                    s.okAfterLastError = 0
                 } else {
                     s.ok += 1
+                    s.okAfterLastError += 1
                     s.windowOK += 1
                     _ = s.histogram.record(max(1, (end - start) / 1000))
                 }
@@ -137,7 +150,10 @@ public struct LoadGenerator: Sendable {
             return Report(mode: modeName, connections: c.connections, seconds: seconds, requests: total, ok: s.ok,
                           throughputPerSecond: Double(s.ok) / max(seconds, 1e-9), p50Micros: us(50),
                           p90Micros: us(90), p99Micros: us(99), p999Micros: us(99.9), maxMicros: Double(h.max),
-                          meanMicros: h.mean, errors: s.errors, offeredRatePerSecond: offered)
+                          meanMicros: h.mean, errors: s.errors, offeredRatePerSecond: offered,
+                          firstErrorSeconds: s.firstError.map { Double($0 &- measureFrom) / 1e9 },
+                          lastErrorSeconds: s.lastError.map { Double($0 &- measureFrom) / 1e9 },
+                          okAfterLastError: s.okAfterLastError)
         }
     }
 

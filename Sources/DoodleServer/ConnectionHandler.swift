@@ -2,6 +2,7 @@ import DoodleCore
 import DoodleWire
 import Dispatch
 import NIOCore
+import NIOExtras
 import SwiftProtobuf
 
 /// Serves one raw-TCP connection: reads framed `ClientMessage`s, hands predictions to the batcher, and writes
@@ -16,6 +17,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let metrics: ServiceMetrics
     private var inFlight = 0
     private var flushPending = false
+    /// Set by a drain: read nothing more, answer what was read, then close.
+    private var draining = false
     private var context: ChannelHandlerContext?
 
     init(batcher: DynamicBatcher, model: ModelSlot, limits: ConnectionLimits, metrics: ServiceMetrics) {
@@ -35,8 +38,21 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.metrics.connectionClosed(.tcp)
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // Drain: stop reading (what the client sends from now on was never accepted, so it may safely go to
+        // another instance), answer everything already read, then close.
+        self.draining = true
+        try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+        self.closeIfDrained()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
+        self.metrics.tcpFrameRead()
         if frame.flags & 1 != 0 {
             self.send(.predict(.error(.invalidArgument("compressed messages are not supported (flags bit 0 set)"))))
             return
@@ -97,13 +113,16 @@ final class ConnectionHandler: ChannelInboundHandler {
             eventLoop.execute {
                 bound.value.inFlight -= 1
                 bound.value.write(frame)
+                bound.value.closeIfDrained()
             }
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let framing = error as? FramingError {
-            self.send(.predict(.error(.invalidArgument("\(framing); closing the connection"))))
+            // Not an answer to a frame (none was read whole), so not counted as one.
+            self.write(Self.encode(.with { $0.predict = .error(.invalidArgument("\(framing); closing the connection")) }),
+                       answersFrame: false)
         }
         context.close(promise: nil)
     }
@@ -121,10 +140,22 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.write(Self.encode(Doodle_V1_ServerMessage.with { $0.message = message }))
     }
 
+    /// While draining, closes once nothing is in flight, after the last response has left (writes complete in
+    /// order, so an empty write completing means all before it have).
+    private func closeIfDrained() {
+        guard self.draining, self.inFlight == 0, let context = self.context else { return }
+        self.draining = false
+        let done = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: done)
+        let channel = context.channel
+        done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+    }
+
     /// Writes now and flushes once the event loop has run what is already queued, so a batch's responses
     /// to one connection leave in one system call.
-    private func write(_ frame: ByteBuffer) {
+    private func write(_ frame: ByteBuffer, answersFrame: Bool = true) {
         guard let context = self.context else { return }
+        if answersFrame { self.metrics.tcpFrameWritten() }
         context.write(Self.wrapOutboundOut(frame), promise: nil)
         if !self.flushPending {
             self.flushPending = true

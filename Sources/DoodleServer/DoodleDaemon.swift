@@ -4,6 +4,7 @@ import GRPCCore
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Everything `doodled` runs: the model, the batcher and the listeners, started and stopped as one.
 public final class DoodleDaemon: Sendable {
@@ -23,6 +24,8 @@ public final class DoodleDaemon: Sendable {
         public var eventLoopThreads = 1
         /// Kernel path; nil = the fastest the CPU supports.
         public var isa: KernelISA?
+        /// Longest a drain waits for queued and in-flight requests before closing what is left.
+        public var drainTimeout = Duration.seconds(20)
 
         public init() {}
     }
@@ -38,6 +41,8 @@ public final class DoodleDaemon: Sendable {
     private let grpcServer: DoodleGRPCServer?
     private let httpServer: DoodleHTTPServer?
     private let logger: Logger
+    private let reloading = Mutex(false)
+    private let loopProbes: [EventLoopProbe]
 
     /// The raw-TCP address actually bound.
     public var tcpAddress: SocketAddress? { self.tcp.localAddress }
@@ -59,6 +64,7 @@ public final class DoodleDaemon: Sendable {
         self.grpcServer = grpcServer
         self.httpServer = httpServer
         self.logger = logger
+        self.loopProbes = group.makeIterator().map { EventLoopProbe(loop: $0) }
     }
 
     /// Loads the model, warms it up, starts the workers and binds the listeners.
@@ -136,18 +142,101 @@ public final class DoodleDaemon: Sendable {
         }
     }
 
-    /// Stops accepting connections, answers every queued request, then stops the event loops.
+    /// Drains and stops: NOT_SERVING first (health, /readyz); the listeners stop accepting; every raw-TCP
+    /// connection stops reading, answers each request it has read and closes; gRPC calls finish; then the
+    /// workers and event loops stop. Whatever is still open after `drainTimeout` is closed.
     public func shutdown() async {
-        self.logger.info("doodled shutting down")
+        let timeout = self.configuration.drainTimeout
+        self.logger.info("doodled draining", metadata: ["timeout": "\(timeout)"])
         self.state.set(.notServing)
         self.state.close()
-        try? await self.tcp.close()
-        await self.grpcServer?.shutdown()
+        async let tcpDrained = self.tcp.drain(timeout: timeout)
+        async let grpcDrained: Void? = self.grpcServer?.shutdown(timeout: timeout)
+        let drained = await tcpDrained
+        _ = await grpcDrained
         self.batcher.shutdown()
         try? await self.httpServer?.close()
-        // Let the event loops write the last responses before closing everything.
-        try? await self.group.next().scheduleTask(in: .milliseconds(50)) {}.futureResult.get()
         try? await self.group.shutdownGracefully()
-        self.logger.info("doodled stopped", metadata: ["requests": "\(self.batcher.statistics.requests)"])
+        let frames = self.metrics.tcpFrames
+        self.logger.info("doodled stopped", metadata: [
+            "requests": "\(self.batcher.statistics.requests)",
+            "tcp_frames_read": "\(frames.framesRead)",
+            "tcp_frames_answered": "\(frames.framesWritten)",
+            "drain": "\(drained ? "complete" : "timed out")",
+        ])
+    }
+
+    /// Loads the model file again (or the one at `path`), checks it, runs a warm-up batch, and switches new
+    /// batches to it; batches already running finish on the old model. On any failure the old model keeps
+    /// serving and the error is thrown.
+    @discardableResult
+    public func reload(path: String? = nil) async throws -> Predictor {
+        guard self.reloading.withLock({ busy in defer { busy = true }; return !busy }) else {
+            throw ReloadError(message: "a reload is already running")
+        }
+        defer { self.reloading.withLock { $0 = false } }
+        let path = path ?? self.configuration.modelPath
+        let current = self.model.current.predictor
+        do {
+            let predictor = try Predictor(path: path, isa: self.configuration.isa ?? .best)
+            guard predictor.engine.inputBytes == current.engine.inputBytes else {
+                throw ReloadError(message: "the new model takes \(predictor.engine.inputBytes)-byte images, "
+                                  + "the serving one \(current.engine.inputBytes)")
+            }
+            guard predictor.labels.count == predictor.engine.classCount else {
+                throw ReloadError(message: "the new model has \(predictor.engine.classCount) outputs but "
+                                  + "\(predictor.labels.count) labels")
+            }
+            try Self.warmUp(predictor, batch: self.configuration.batcher.maxBatch)
+            self.model.replace(with: ServingModel(predictor: predictor, limits: self.configuration.requestLimits))
+            self.batcher.replacePredictor(predictor)
+            self.metrics.setModel(name: predictor.name, version: predictor.version, classes: predictor.labels.count)
+            self.metrics.reloadFinished(ok: true)
+            self.logger.info("model reloaded", metadata: [
+                "model": "\(predictor.name) v\(predictor.version) (\(predictor.path))",
+                "previous": "\(current.name) v\(current.version)",
+            ])
+            return predictor
+        } catch {
+            self.metrics.reloadFinished(ok: false)
+            self.logger.error("model reload refused; still serving the previous model", metadata: [
+                "path": "\(path)", "error": "\(error)", "serving": "\(current.name) v\(current.version)",
+            ])
+            throw error
+        }
+    }
+
+    /// True while no worker has spent longer than `stallLimit` on one batch and every network event loop ran
+    /// the probe it was given at the previous check (the systemd watchdog asks this every half period).
+    public func isMakingProgress(stallLimit: Duration) -> Bool {
+        let limit = UInt64(stallLimit.components.seconds) * 1_000_000_000
+            + UInt64(stallLimit.components.attoseconds / 1_000_000_000)
+        let workersOK = self.batcher.longestBatchNanos < limit
+        let loopsOK = self.loopProbes.allSatisfy { $0.answeredAndRearm() }
+        return workersOK && loopsOK
+    }
+}
+
+/// Why a model reload was refused.
+public struct ReloadError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public var description: String { self.message }
+}
+
+/// Checks that an event loop still runs tasks: each check looks at the answer to the previous probe and sends
+/// a new one.
+final class EventLoopProbe: Sendable {
+    private let loop: any EventLoop
+    private let answered = Atomic<Bool>(true)
+
+    init(loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    /// Whether the last probe ran; sends the next.
+    func answeredAndRearm() -> Bool {
+        guard self.answered.exchange(false, ordering: .acquiringAndReleasing) else { return false }
+        self.loop.execute { [self] in self.answered.store(true, ordering: .releasing) }
+        return true
     }
 }

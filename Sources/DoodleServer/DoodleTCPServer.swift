@@ -1,26 +1,38 @@
 import DoodleCore
 import DoodleWire
 import NIOCore
+import NIOExtras
 import NIOPosix
+import Synchronization
 
 /// The raw-TCP listener: accepts connections and gives each a frame decoder and a `ConnectionHandler`.
 public final class DoodleTCPServer: Sendable {
     private let channel: any Channel
+    /// Dropped once a drain has run: its deinit completes a promise on our event loop, which must still be
+    /// running then (not at process exit, after the loops stopped).
+    private let quiescing: Mutex<ServerQuiescingHelper?>
 
     /// The address actually bound (the port is real when 0 was asked for).
     public var localAddress: SocketAddress? { self.channel.localAddress }
 
-    private init(channel: any Channel) {
+    private init(channel: any Channel, quiescing: ServerQuiescingHelper) {
         self.channel = channel
+        self.quiescing = Mutex(quiescing)
     }
 
     /// Binds (or adopts) the listener and starts serving.
     public static func start(_ listener: Listener, group: any EventLoopGroup, batcher: DynamicBatcher,
                              model: ModelSlot, limits: ConnectionLimits,
                              metrics: ServiceMetrics) async throws -> DoodleTCPServer {
+        let quiescing = ServerQuiescingHelper(group: group)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
@@ -35,11 +47,40 @@ public final class DoodleTCPServer: Sendable {
         case .address(let host, let port): try await bootstrap.bind(host: host, port: port).get()
         case .socket(let descriptor): try await bootstrap.withBoundSocket(descriptor).get()
         }
-        return DoodleTCPServer(channel: channel)
+        return DoodleTCPServer(channel: channel, quiescing: quiescing)
     }
 
-    /// Stops accepting connections.
-    public func close() async throws {
+    /// Stops accepting, then lets every connection finish: each stops reading, answers every request it has
+    /// read, and closes. Returns true when all connections closed within `timeout` (the rest are closed when
+    /// the event loops stop).
+    public func drain(timeout: Duration) async -> Bool {
+        let loop = self.channel.eventLoop
+        let done = loop.makePromise(of: Void.self)
+        let timer = loop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
+                                                        + timeout.components.attoseconds / 1_000_000_000)) {
+            done.fail(DrainTimeout())
+        }
+        let all = loop.makePromise(of: Void.self)
+        all.futureResult.cascade(to: done)
+        let helper = self.quiescing.withLock { helper in
+            defer { helper = nil }
+            return helper
+        }
+        guard let helper else { return true }  // drained already
+        helper.initiateShutdown(promise: all)
+        do {
+            try await done.futureResult.get()
+            timer.cancel()
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Stops accepting at once (for a start-up that failed half-way).
+    func close() async throws {
         try await self.channel.close()
     }
+
+    private struct DrainTimeout: Error {}
 }

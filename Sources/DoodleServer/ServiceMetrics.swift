@@ -24,6 +24,11 @@ public final class ServiceMetrics: BatchObserver, Sendable {
     private let queueDepth: Gauge
     private let openConnections: [Transport: Gauge]
     private let modelInfo = Mutex<Gauge?>(nil)
+    private let framesRead: Counter
+    private let framesWritten: Counter
+    private let reloads: [Counter]  // ok, failed
+    /// Raw-TCP frames read and written so far (also exported); a drain is clean when they are equal.
+    public let tcpFrames = TCPFrameCounts()
 
     /// Latency buckets from 10 µs to 1 s.
     static let latencyBuckets: [Duration] = [
@@ -76,7 +81,30 @@ public final class ServiceMetrics: BatchObserver, Sendable {
             descriptor: descriptor("batch_size", "requests", "Requests per model run."), buckets: sizes)
         self.queueDepth = registry.makeGauge(
             descriptor: descriptor("queue_depth", "requests", "Requests waiting for a worker at scrape time."))
+        self.framesRead = registry.makeCounter(
+            descriptor: descriptor("tcp_frames_read", "total", "Raw-TCP frames read (each gets exactly one answer)."))
+        self.framesWritten = registry.makeCounter(
+            descriptor: descriptor("tcp_frames_written", "total", "Raw-TCP answers written."))
+        self.reloads = ["ok", "failed"].map { result in
+            registry.makeCounter(descriptor: descriptor("model_reloads", "total", "Model reloads (SIGHUP), by result."),
+                                 labels: [("result", result)])
+        }
     }
+
+    /// A raw-TCP frame was read.
+    public func tcpFrameRead() {
+        self.framesRead.increment()
+        self.tcpFrames.read.add(1, ordering: .relaxed)
+    }
+
+    /// A raw-TCP answer was handed to the connection.
+    public func tcpFrameWritten() {
+        self.framesWritten.increment()
+        self.tcpFrames.written.add(1, ordering: .relaxed)
+    }
+
+    /// A model reload ended.
+    public func reloadFinished(ok: Bool) { self.reloads[ok ? 0 : 1].increment() }
 
     /// Marks which model is serving: `doodled_model_info{name,version,classes} 1` (a replaced one is removed).
     public func setModel(name: String, version: String, classes: Int) {
@@ -116,4 +144,13 @@ public final class ServiceMetrics: BatchObserver, Sendable {
         self.queueDepth.set(to: Double(queueDepth))
         return self.registry.emitToString()
     }
+}
+
+/// Raw-TCP frame counts, readable in-process (Prometheus counters are write-only).
+public final class TCPFrameCounts: Sendable {
+    let read = Atomic<Int>(0)
+    let written = Atomic<Int>(0)
+
+    public var framesRead: Int { self.read.load(ordering: .relaxed) }
+    public var framesWritten: Int { self.written.load(ordering: .relaxed) }
 }

@@ -1,8 +1,6 @@
 import ArgumentParser
 import DoodleCore
-import DoodleEngine
 import DoodleServer
-import DoodleWire
 import Dispatch
 import Foundation
 import Logging
@@ -12,129 +10,136 @@ import Logging
 struct Doodled: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doodled",
-        abstract: "Serve Quick, Draw! doodle predictions over a gRPC-style binary protocol on TCP.")
+        abstract: "Serve Quick, Draw! doodle predictions over a gRPC-style binary protocol on TCP, and gRPC.",
+        discussion: """
+            Every setting can also come from the environment (DOODLED_<NAME>, e.g. DOODLED_MAX_BATCH) or a config \
+            file (--config or DOODLED_CONFIG; 'name = value' lines). Flags win over the environment, which wins \
+            over the file. Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the model. Under systemd: \
+            sd_notify (READY, STATUS, WATCHDOG, RELOADING, STOPPING) and socket activation (sockets named tcp, \
+            grpc, http).
+            """)
 
-    @Option(help: "Raw-TCP listen address, host:port.")
-    var listen = "127.0.0.1:7431"
+    @Option(help: "Config file of 'name = value' lines [env DOODLED_CONFIG].")
+    var config: String?
 
-    @Option(help: "gRPC (HTTP/2) listen address, host:port, or 'off'.")
-    var grpcListen = "127.0.0.1:7432"
+    @Flag(help: "Print the settings in effect (with where each came from) and exit.")
+    var printConfig = false
 
-    @Option(help: "HTTP listen address for /metrics, /healthz and /readyz, host:port, or 'off'.")
-    var httpListen = "127.0.0.1:7433"
+    @Option(help: Self.help("listen")) var listen: String?
+    @Option(help: Self.help("grpc-listen")) var grpcListen: String?
+    @Option(help: Self.help("http-listen")) var httpListen: String?
+    @Option(help: Self.help("model")) var model: String?
+    @Option(help: Self.help("workers")) var workers: String?
+    @Option(help: Self.help("max-batch")) var maxBatch: String?
+    @Option(help: Self.help("max-queue")) var maxQueue: String?
+    @Option(help: Self.help("max-delay-us")) var maxDelayUs: String?
+    @Option(help: Self.help("max-frame-bytes")) var maxFrameBytes: String?
+    @Option(help: Self.help("max-in-flight")) var maxInFlight: String?
+    @Option(help: Self.help("max-strokes")) var maxStrokes: String?
+    @Option(help: Self.help("max-points")) var maxPoints: String?
+    @Option(help: Self.help("kernels")) var kernels: String?
+    @Option(help: Self.help("log-level")) var logLevel: String?
+    @Option(help: Self.help("drain-timeout")) var drainTimeout: String?
 
-    @Option(help: "Model directory (model.onnx + labels.txt) or .onnx file.")
-    var model = "models/quickdraw-345"
+    static func help(_ name: String) -> ArgumentHelp {
+        let spec = DaemonSettings.spec(name)!
+        return ArgumentHelp("\(spec.help) [env \(spec.environmentName); default \(spec.defaultValue)]")
+    }
 
-    @Option(help: "Inference worker threads (default: the number of cores).")
-    var workers = ProcessInfo.processInfo.activeProcessorCount
-
-    @Option(help: "Most requests in one batch.")
-    var maxBatch = 64
-
-    @Option(help: "Most requests waiting for a worker; more are answered RESOURCE_EXHAUSTED.")
-    var maxQueue = 4096
-
-    @Option(help: "Microseconds a worker may hold a short batch waiting for more (0 = never).")
-    var maxDelayUs = 0
-
-    @Option(help: "Largest frame payload in bytes; a larger declared length closes the connection.")
-    var maxFrameBytes = 1 << 20
-
-    @Option(help: "Requests one connection may have in flight.")
-    var maxInFlight = 1024
-
-    @Option(help: "Most strokes in a drawing.")
-    var maxStrokes = 1024
-
-    @Option(help: "Most points in a drawing.")
-    var maxPoints = 20_000
-
-    @Option(help: "Kernel path: reference, avx2 or avx512vnni (default: the fastest supported).")
-    var kernels: String?
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel = "info"
+    /// The flags given on the command line, by setting name.
+    var flags: [String: String] {
+        let pairs: [(String, String?)] = [
+            ("listen", self.listen), ("grpc-listen", self.grpcListen), ("http-listen", self.httpListen),
+            ("model", self.model), ("workers", self.workers), ("max-batch", self.maxBatch),
+            ("max-queue", self.maxQueue), ("max-delay-us", self.maxDelayUs), ("max-frame-bytes", self.maxFrameBytes),
+            ("max-in-flight", self.maxInFlight), ("max-strokes", self.maxStrokes), ("max-points", self.maxPoints),
+            ("kernels", self.kernels), ("log-level", self.logLevel), ("drain-timeout", self.drainTimeout),
+        ]
+        return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })
+    }
 
     mutating func run() async throws {
-        var config = DoodleDaemon.Configuration()
-        guard let listen = HostPort(self.listen) else {
-            throw ValidationError("--listen: expected host:port, got '\(self.listen)'")
+        let environment = ProcessInfo.processInfo.environment
+        let resolved: ResolvedSettings
+        let activation: SocketActivation?
+        do {
+            resolved = try SettingsResolver.resolve(flags: self.flags, configPath: self.config, environment: environment)
+            activation = try SocketActivation.fromEnvironment(environment)
+        } catch {
+            throw ValidationError(error.description)
         }
-        config.tcp = .address(host: listen.host, port: listen.port)
-        config.grpc = try Self.optionalListener(self.grpcListen, option: "--grpc-listen")
-        config.http = try Self.optionalListener(self.httpListen, option: "--http-listen")
-        config.modelPath = self.model
-        guard self.workers >= 1, self.maxBatch >= 1, self.maxQueue >= 1, self.maxDelayUs >= 0, self.maxFrameBytes >= 16,
-              self.maxInFlight >= 1, self.maxStrokes >= 1, self.maxPoints >= 1 else {
-            throw ValidationError("--workers, --max-batch, --max-queue, --max-frame-bytes, --max-in-flight, "
-                                  + "--max-strokes and --max-points must be positive; --max-delay-us >= 0")
+        if self.printConfig {
+            print(resolved.rendered, terminator: "")
+            return
         }
-        config.batcher = .init(workers: self.workers, maxBatch: self.maxBatch, maxQueue: self.maxQueue,
-                               maxDelayMicros: self.maxDelayUs)
-        config.connectionLimits.maxFrameBytes = self.maxFrameBytes
-        config.connectionLimits.maxInFlightPerConnection = self.maxInFlight
-        config.requestLimits.maxStrokes = self.maxStrokes
-        config.requestLimits.maxPoints = self.maxPoints
-        if let name = self.kernels {
-            guard let isa = KernelISA(name: name) else { throw ValidationError("--kernels: unknown path '\(name)'") }
-            config.isa = isa
-        }
-        guard let level = Logger.Level(rawValue: self.logLevel) else {
-            throw ValidationError("--log-level: unknown level '\(self.logLevel)'")
-        }
+        let settings = resolved.settings
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
+            handler.logLevel = settings.logLevel
             return handler
         }
-        let daemon = try await DoodleDaemon.start(config)
-        await Self.waitForTerminationSignal()
+        let logger = Logger(label: "doodled")
+        var daemonConfig = settings.daemonConfiguration
+        activation?.apply(to: &daemonConfig)
+        let notifier = SystemdNotifier(environment: environment)
+        // Signals are caught from the start, so a SIGTERM during start-up is not lost.
+        let signals = SignalStream.start([SIGTERM, SIGINT, SIGHUP])
+        notifier.status("loading model \(settings.model)")
+        let daemon: DoodleDaemon
+        do {
+            daemon = try await DoodleDaemon.start(daemonConfig, logger: logger)
+        } catch {
+            logger.critical("doodled could not start", metadata: ["error": "\(error)"])
+            notifier.status("failed to start: \(error)")
+            throw ExitCode.failure
+        }
+        notifier.ready(status: Self.servingStatus(daemon))
+        let watchdog = Watchdog.timeout(environment: environment).map { timeout in
+            Task {
+                await Watchdog.run(notifier: notifier, timeout: timeout) {
+                    daemon.isMakingProgress(stallLimit: timeout / 2)
+                }
+            }
+        }
+        for await signal in signals {
+            if signal == SIGHUP {
+                notifier.reloading(status: "reloading model \(settings.model)")
+                do {
+                    try await daemon.reload()
+                    notifier.ready(status: Self.servingStatus(daemon))
+                } catch {
+                    notifier.ready(status: Self.servingStatus(daemon) + "; last reload refused: \(error)")
+                }
+                continue
+            }
+            logger.info("doodled received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")")
+            break
+        }
+        notifier.stopping(status: "draining")
+        watchdog?.cancel()
         await daemon.shutdown()
     }
 
-    static func optionalListener(_ text: String, option: String) throws -> Listener? {
-        if text == "off" { return nil }
-        guard let address = HostPort(text) else { throw ValidationError("\(option): expected host:port or 'off', got '\(text)'") }
-        return .address(host: address.host, port: address.port)
+    static func servingStatus(_ daemon: DoodleDaemon) -> String {
+        let model = daemon.model.current.predictor
+        return "serving \(model.name) v\(model.version) (\(model.labels.count) classes)"
     }
+}
 
-    /// Suspends until SIGTERM or SIGINT.
-    static func waitForTerminationSignal() async {
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
+/// Delivers signals as an async sequence (dispatch sources; the default actions are turned off).
+enum SignalStream {
+    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+
+    static func start(_ numbers: [Int32]) -> AsyncStream<Int32> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
         let queue = DispatchQueue(label: "doodled.signals")
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let once = OnceFlag()
-            let sources = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0, queue: queue) }
-            for source in sources {
-                source.setEventHandler {
-                    if once.set() { continuation.resume() }
-                }
-                source.resume()
-            }
-            // Keep the sources alive for the life of the process.
-            SignalSources.keep(sources)
+        for number in numbers {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            self.sources.append(source)  // alive for the life of the process
         }
+        return stream
     }
-}
-
-/// A flag that can be set once (thread-safe).
-final class OnceFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done = false
-
-    /// True the first time only.
-    func set() -> Bool {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        if self.done { return false }
-        self.done = true
-        return true
-    }
-}
-
-enum SignalSources {
-    nonisolated(unsafe) static var all: [any DispatchSourceSignal] = []
-    static func keep(_ sources: [any DispatchSourceSignal]) { self.all = sources }
 }

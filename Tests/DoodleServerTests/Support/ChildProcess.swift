@@ -1,0 +1,137 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The package's built executables: `swift test` builds them beside the test runner.
+enum Products {
+    static let directory: URL = {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+            Bundle.main.bundleURL,
+            Paths.repoRoot.appendingPathComponent(".build/debug"),
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("doodled").path) }
+            ?? candidates.last!
+    }()
+
+    static func path(_ name: String) -> String { self.directory.appendingPathComponent(name).path }
+}
+
+/// A child process whose output goes to files, waited for without blocking Swift's cooperative pool (the
+/// daemon under test may run its gRPC handlers there).
+final class ChildProcess: Sendable {
+    private let process: Process
+    private let exit = ExitStatus()
+    let standardOutputPath: URL
+    let standardErrorPath: URL
+    /// Monotonic time the process was started (ns).
+    let startedAt: UInt64
+
+    init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("doodled-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        self.standardOutputPath = directory.appendingPathComponent("stdout")
+        self.standardErrorPath = directory.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: self.standardOutputPath.path, contents: nil)
+        FileManager.default.createFile(atPath: self.standardErrorPath.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+        process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+        process.currentDirectoryURL = Paths.repoRoot
+        if let environment { process.environment = environment }
+        process.standardOutput = try FileHandle(forWritingTo: self.standardOutputPath)
+        process.standardError = try FileHandle(forWritingTo: self.standardErrorPath)
+        self.process = process
+        self.startedAt = DispatchTime.now().uptimeNanoseconds
+        process.terminationHandler = { [exit = self.exit] process in
+            let status = process.terminationStatus
+            exit.status.withLock { $0 = process.terminationReason == .uncaughtSignal ? -status : status }
+        }
+        try process.run()
+    }
+
+    var pid: Int32 { self.process.processIdentifier }
+
+    func signal(_ number: Int32) { kill(self.pid, number) }
+
+    /// The exit status (negative: killed by that signal), or nil if still running after `timeout`.
+    func waitForExit(timeout: Duration = .seconds(30)) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let status = self.exit.status.withLock({ $0 }) { return status }
+            if let status = self.reapIfZombie() { return status }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    /// Foundation can miss the exit of a process that ends very soon after it starts (it stays a zombie and
+    /// the termination handler never runs); reap such a process here.
+    private func reapIfZombie() -> Int32? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(self.pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] == "Z" else { return nil }
+        var raw: Int32 = 0
+        guard waitpid(self.pid, &raw, WNOHANG) == self.pid else { return nil }
+        let signal = raw & 0x7f
+        let status = signal == 0 ? (raw >> 8) & 0xff : -signal
+        self.exit.status.withLock { $0 = status }
+        return status
+    }
+
+    /// Kills the process if it still runs (test clean-up).
+    func stop() async {
+        if self.exit.status.withLock({ $0 }) == nil {
+            self.signal(SIGKILL)
+            _ = await self.waitForExit(timeout: .seconds(10))
+        }
+    }
+
+    var standardOutput: String { (try? String(contentsOf: self.standardOutputPath, encoding: .utf8)) ?? "" }
+    var standardError: String { (try? String(contentsOf: self.standardErrorPath, encoding: .utf8)) ?? "" }
+
+    /// Waits until standard error holds `text` `count` times; false on timeout.
+    func waitForLog(_ text: String, count: Int = 1, timeout: Duration = .seconds(30)) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if self.standardError.components(separatedBy: text).count - 1 >= count { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+}
+
+/// How a process ended: nil while it runs.
+final class ExitStatus: Sendable {
+    let status = Mutex<Int32?>(nil)
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            _ = bind(fd, pointer, length)
+            return getsockname(fd, pointer, &length)
+        }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Polls `condition` until it holds; false on timeout.
+func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(25))
+    }
+    return false
+}
