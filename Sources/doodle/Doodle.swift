@@ -44,7 +44,15 @@ struct Predict: AsyncParsableCommand {
     @Option(help: "Comma-separated candidate labels to choose among.")
     var candidates: String?
 
+    @Flag(help: """
+        Predict every drawing of the ndjson file and print one tab-separated line each: line number, status \
+        code, then class:label:score for each class, the score as the hex bits of its float (for exact \
+        comparisons, e.g. by the C client's interop test).
+        """)
+    var each = false
+
     mutating func run() async throws {
+        if self.each { return try await self.predictEach() }
         var request = Doodle_V1_PredictRequest()
         request.topK = self.topK
         if let candidates { request.candidateLabels = candidates.split(separator: ",").map(String.init) }
@@ -75,6 +83,44 @@ struct Predict: AsyncParsableCommand {
             print(String(format: "%6.2f%%  %@ (%d)", 100 * p.score, p.label, p.classIndex))
         }
         print("model: \(response.modelName) v\(response.modelVersion)")
+    }
+
+    /// `--each`: every drawing of the file, 64 in flight on one connection, printed in file order.
+    func predictEach() async throws {
+        guard self.file.hasSuffix(".ndjson") || self.file.hasSuffix(".ndjson.gz") else {
+            throw ValidationError("--each needs an .ndjson or .ndjson.gz file")
+        }
+        let records = try DrawingRecord.read(self.file)
+        let (host, port) = try self.server.split()
+        let connection = try await DoodleConnection.connect(host: host, port: port)
+        defer { Task { await connection.close() } }
+        let (topK, candidates) = (self.topK, self.candidates?.split(separator: ",").map(String.init))
+        var answers = [Doodle_V1_PredictResponse?](repeating: nil, count: records.count)
+        try await withThrowingTaskGroup(of: (Int, Doodle_V1_PredictResponse).self) { group in
+            var next = 0
+            func submit() {
+                let index = next
+                next += 1
+                group.addTask {
+                    let request = Doodle_V1_PredictRequest.with {
+                        $0.strokes = Doodle_V1_Drawing(records[index])
+                        $0.topK = topK
+                        if let candidates { $0.candidateLabels = candidates }
+                    }
+                    return (index, try await connection.predict(request))
+                }
+            }
+            while next < min(64, records.count) { submit() }
+            while let (index, response) = try await group.next() {
+                answers[index] = response
+                if next < records.count { submit() }
+            }
+        }
+        for (index, answer) in answers.enumerated() {
+            guard let answer else { continue }
+            let classes = answer.predictions.map { "\($0.classIndex):\($0.label):" + String(format: "%08x", $0.score.bitPattern) }
+            print("\(index + 1)\t\(answer.status.code.rawValue)\t\(classes.joined(separator: " "))")
+        }
     }
 }
 
