@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "DoodleEngine", targets: ["DoodleEngine"]),
         .library(name: "DoodleCore", targets: ["DoodleCore"]),
+        .library(name: "DoodleWire", targets: ["DoodleWire"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
@@ -181,3 +182,26 @@ let package = Package(
         ),
     ]
 )
+
+// libFuzzer targets, only when asked for (they have no main of their own): fuzz/run builds them with
+// DOODLE_FUZZ=1 swift build --sanitize=fuzzer.
+if Context.environment["DOODLE_FUZZ"] != nil {
+    package.targets += [
+        .executableTarget(
+            name: "FuzzFrames",
+            dependencies: [
+                "DoodleWire", "DoodleCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "fuzz/FuzzFrames",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "FuzzPreprocess",
+            dependencies: ["DoodleCore"],
+            path: "fuzz/FuzzPreprocess",
+            swiftSettings: swiftSettings
+        ),
+    ]
+}

@@ -15,17 +15,19 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let model: ModelSlot
     private let limits: ConnectionLimits
     private let metrics: ServiceMetrics
-    private var inFlight = 0
+    private let activity: ConnectionActivity
     private var flushPending = false
     /// Set by a drain: read nothing more, answer what was read, then close.
     private var draining = false
     private var context: ChannelHandlerContext?
 
-    init(batcher: DynamicBatcher, model: ModelSlot, limits: ConnectionLimits, metrics: ServiceMetrics) {
+    init(batcher: DynamicBatcher, model: ModelSlot, limits: ConnectionLimits, metrics: ServiceMetrics,
+         activity: ConnectionActivity) {
         self.batcher = batcher
         self.model = model
         self.limits = limits
         self.metrics = metrics
+        self.activity = activity
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -53,6 +55,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
         self.metrics.tcpFrameRead()
+        self.activity.bytesFramed += FrameDecoder.headerBytes + frame.payload.readableBytes
+        self.activity.lastFrameAt = .now()
         if frame.flags & 1 != 0 {
             self.send(.predict(.error(.invalidArgument("compressed messages are not supported (flags bit 0 set)"))))
             return
@@ -83,10 +87,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         let start = DispatchTime.now().uptimeNanoseconds
         let serving = self.model.current
         let metrics = self.metrics
-        guard self.inFlight < self.limits.maxInFlightPerConnection else {
+        guard self.activity.inFlight < self.limits.maxInFlightPerConnection else {
             metrics.requestCompleted(.tcp, code: .resourceExhausted, nanos: 0)
             self.send(.predict(.error(ServiceError(.resourceExhausted,
-                "\(self.inFlight) requests in flight on this connection (limit \(self.limits.maxInFlightPerConnection))"),
+                "\(self.activity.inFlight) requests in flight on this connection (limit \(self.limits.maxInFlightPerConnection))"),
                 requestID: wire.requestID)))
             return
         }
@@ -98,7 +102,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             self.send(.predict(.error(error, requestID: wire.requestID)))
             return
         }
-        self.inFlight += 1
+        self.activity.inFlight += 1
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         let requestID = wire.requestID
@@ -111,7 +115,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             let frame = Self.encode(message)
             metrics.requestCompleted(.tcp, code: StatusCode(result), nanos: DispatchTime.now().uptimeNanoseconds &- start)
             eventLoop.execute {
-                bound.value.inFlight -= 1
+                bound.value.activity.inFlight -= 1
                 bound.value.write(frame)
                 bound.value.closeIfDrained()
             }
@@ -119,12 +123,17 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let framing = error as? FramingError {
-            // Not an answer to a frame (none was read whole), so not counted as one.
-            self.write(Self.encode(.with { $0.predict = .error(.invalidArgument("\(framing); closing the connection")) }),
-                       answersFrame: false)
+        guard let framing = error as? FramingError, context.channel.isActive else {
+            context.close(promise: nil)
+            return
         }
-        context.close(promise: nil)
+        // Say why, then close once that (and every answer before it) has left. Not an answer to a frame (none
+        // was read whole), so not counted as one.
+        self.metrics.connectionClosedByServer(.framingError)
+        try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+        let message = Self.encode(.with { $0.predict = .error(.invalidArgument("\(framing); closing the connection")) })
+        let channel = context.channel
+        context.writeAndFlush(Self.wrapOutboundOut(message)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     // MARK: - Writing
@@ -143,7 +152,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// While draining, closes once nothing is in flight, after the last response has left (writes complete in
     /// order, so an empty write completing means all before it have).
     private func closeIfDrained() {
-        guard self.draining, self.inFlight == 0, let context = self.context else { return }
+        guard self.draining, self.activity.inFlight == 0, let context = self.context else { return }
         self.draining = false
         let done = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: done)

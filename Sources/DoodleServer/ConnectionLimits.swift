@@ -1,9 +1,26 @@
-/// Per-connection limits of the raw TCP protocol.
+/// Limits of the raw TCP protocol, per connection and for all connections together.
 public struct ConnectionLimits: Sendable, Equatable {
     /// Largest frame payload accepted; a longer declared length closes the connection.
     public var maxFrameBytes = 1 << 20
     /// Requests one connection may have in flight; more are answered RESOURCE_EXHAUSTED.
     public var maxInFlightPerConnection = 1024
+    /// Open raw-TCP connections; a connection beyond this is answered RESOURCE_EXHAUSTED and closed.
+    public var maxConnections = 10_000
+    /// A connection with nothing in flight that sends no frame for this long is closed.
+    public var idleTimeout = Duration.seconds(300)
+    /// A frame must arrive whole within this long of its first byte (slow senders are cut off).
+    public var frameTimeout = Duration.seconds(10)
+    /// Answers waiting for a client that does not read; beyond this the connection is closed.
+    public var maxWriteBufferBytes = 4 << 20
 
     public init() {}
+}
+
+extension Duration {
+    /// Whole nanoseconds (saturating).
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = self.components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : product &+ attoseconds / 1_000_000_000
+    }
 }

@@ -3,6 +3,7 @@ import DoodleWire
 import NIOCore
 import NIOExtras
 import NIOPosix
+import SwiftProtobuf
 import Synchronization
 
 /// The raw-TCP listener: accepts connections and gives each a frame decoder and a `ConnectionHandler`.
@@ -25,6 +26,9 @@ public final class DoodleTCPServer: Sendable {
                              model: ModelSlot, limits: ConnectionLimits,
                              metrics: ServiceMetrics) async throws -> DoodleTCPServer {
         let quiescing = ServerQuiescingHelper(group: group)
+        let open = OpenConnections()
+        let watermark = ChannelOptions.Types.WriteBufferWaterMark(low: limits.maxWriteBufferBytes / 2,
+                                                                  high: limits.maxWriteBufferBytes)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -35,12 +39,25 @@ public final class DoodleTCPServer: Sendable {
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.writeBufferWaterMark, value: watermark)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let count = open.count.wrappingAdd(1, ordering: .relaxed).newValue
+                    channel.closeFuture.whenComplete { _ in open.count.subtract(1, ordering: .relaxed) }
+                    if count > limits.maxConnections {
+                        metrics.connectionClosedByServer(.tooManyConnections)
+                        try channel.pipeline.syncOperations.addHandler(RefuseConnection(
+                            "\(limits.maxConnections) connections are open (the limit); try again later"))
+                        return
+                    }
+                    let activity = ConnectionActivity()
+                    try channel.pipeline.syncOperations.addHandler(
+                        ConnectionGuard(activity: activity, limits: limits, metrics: metrics))
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(FrameDecoder(maxFrameBytes: limits.maxFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(batcher: batcher, model: model, limits: limits, metrics: metrics))
+                        ConnectionHandler(batcher: batcher, model: model, limits: limits, metrics: metrics,
+                                          activity: activity))
                 }
             }
         let channel = switch listener {
@@ -83,4 +100,27 @@ public final class DoodleTCPServer: Sendable {
     }
 
     private struct DrainTimeout: Error {}
+}
+
+/// Raw-TCP connections open now (for `maxConnections`).
+final class OpenConnections: Sendable {
+    let count = Atomic<Int>(0)
+}
+
+/// Answers a connection over the limit with RESOURCE_EXHAUSTED (request_id 0) and closes it.
+final class RefuseConnection: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private let message: String
+
+    init(_ message: String) {
+        self.message = message
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let answer = ConnectionHandler.encode(.with { $0.predict = .error(ServiceError(.resourceExhausted, self.message)) })
+        context.writeAndFlush(Self.wrapOutboundOut(answer)).whenComplete { _ in context.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}  // nothing it sends is read
 }

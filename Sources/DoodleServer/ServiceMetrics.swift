@@ -27,6 +27,7 @@ public final class ServiceMetrics: BatchObserver, Sendable {
     private let framesRead: Counter
     private let framesWritten: Counter
     private let reloads: [Counter]  // ok, failed
+    private let closedByServer: [ConnectionCloseReason: Counter]
     /// Raw-TCP frames read and written so far (also exported); a drain is clean when they are equal.
     public let tcpFrames = TCPFrameCounts()
 
@@ -85,6 +86,11 @@ public final class ServiceMetrics: BatchObserver, Sendable {
             descriptor: descriptor("tcp_frames_read", "total", "Raw-TCP frames read (each gets exactly one answer)."))
         self.framesWritten = registry.makeCounter(
             descriptor: descriptor("tcp_frames_written", "total", "Raw-TCP answers written."))
+        self.closedByServer = Dictionary(uniqueKeysWithValues: ConnectionCloseReason.allCases.map { reason in
+            (reason, registry.makeCounter(
+                descriptor: descriptor("connections_closed", "total", "Raw-TCP connections doodled closed itself, by reason."),
+                labels: [("reason", reason.rawValue)]))
+        })
         self.reloads = ["ok", "failed"].map { result in
             registry.makeCounter(descriptor: descriptor("model_reloads", "total", "Model reloads (SIGHUP), by result."),
                                  labels: [("result", result)])
@@ -102,6 +108,9 @@ public final class ServiceMetrics: BatchObserver, Sendable {
         self.framesWritten.increment()
         self.tcpFrames.written.add(1, ordering: .relaxed)
     }
+
+    /// doodled closed a raw-TCP connection for `reason`.
+    public func connectionClosedByServer(_ reason: ConnectionCloseReason) { self.closedByServer[reason]!.increment() }
 
     /// A model reload ended.
     public func reloadFinished(ok: Bool) { self.reloads[ok ? 0 : 1].increment() }

@@ -37,6 +37,12 @@ struct Doodled: AsyncParsableCommand {
     @Option(help: Self.help("max-in-flight")) var maxInFlight: String?
     @Option(help: Self.help("max-strokes")) var maxStrokes: String?
     @Option(help: Self.help("max-points")) var maxPoints: String?
+    @Option(help: Self.help("max-coordinate")) var maxCoordinate: String?
+    @Option(help: Self.help("max-candidates")) var maxCandidates: String?
+    @Option(help: Self.help("max-connections")) var maxConnections: String?
+    @Option(help: Self.help("idle-timeout")) var idleTimeout: String?
+    @Option(help: Self.help("frame-timeout")) var frameTimeout: String?
+    @Option(help: Self.help("max-write-buffer")) var maxWriteBuffer: String?
     @Option(help: Self.help("kernels")) var kernels: String?
     @Option(help: Self.help("log-level")) var logLevel: String?
     @Option(help: Self.help("drain-timeout")) var drainTimeout: String?
@@ -53,6 +59,9 @@ struct Doodled: AsyncParsableCommand {
             ("model", self.model), ("workers", self.workers), ("max-batch", self.maxBatch),
             ("max-queue", self.maxQueue), ("max-delay-us", self.maxDelayUs), ("max-frame-bytes", self.maxFrameBytes),
             ("max-in-flight", self.maxInFlight), ("max-strokes", self.maxStrokes), ("max-points", self.maxPoints),
+            ("max-coordinate", self.maxCoordinate), ("max-candidates", self.maxCandidates),
+            ("max-connections", self.maxConnections), ("idle-timeout", self.idleTimeout),
+            ("frame-timeout", self.frameTimeout), ("max-write-buffer", self.maxWriteBuffer),
             ("kernels", self.kernels), ("log-level", self.logLevel), ("drain-timeout", self.drainTimeout),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })

@@ -26,6 +26,12 @@ public struct DaemonSettings: Sendable, Equatable {
     public var maxInFlight = 1024
     public var maxStrokes = 1024
     public var maxPoints = 20_000
+    public var maxCoordinate = 1_000_000.0
+    public var maxCandidates = 345
+    public var maxConnections = 10_000
+    public var idleTimeoutSeconds = 300.0
+    public var frameTimeoutSeconds = 10.0
+    public var maxWriteBuffer = 4 << 20
     /// nil = the fastest kernels the CPU supports.
     public var kernels: KernelISA?
     public var logLevel = Logger.Level.info
@@ -48,6 +54,12 @@ public struct DaemonSettings: Sendable, Equatable {
         config.connectionLimits.maxInFlightPerConnection = self.maxInFlight
         config.requestLimits.maxStrokes = self.maxStrokes
         config.requestLimits.maxPoints = self.maxPoints
+        config.requestLimits.maxCoordinate = self.maxCoordinate
+        config.requestLimits.maxCandidates = self.maxCandidates
+        config.connectionLimits.maxConnections = self.maxConnections
+        config.connectionLimits.idleTimeout = .milliseconds(Int64(self.idleTimeoutSeconds * 1000))
+        config.connectionLimits.frameTimeout = .milliseconds(Int64(self.frameTimeoutSeconds * 1000))
+        config.connectionLimits.maxWriteBufferBytes = self.maxWriteBuffer
         config.isa = self.kernels
         config.drainTimeout = .milliseconds(Int64(self.drainTimeoutSeconds * 1000))
         return config
@@ -95,6 +107,17 @@ extension DaemonSettings {
                  minimum: 1),
         .integer("max-strokes", "Most strokes in a drawing.", \.maxStrokes, minimum: 1),
         .integer("max-points", "Most points in a drawing.", \.maxPoints, minimum: 1),
+        .seconds("max-coordinate", "Largest absolute stroke coordinate accepted.", \.maxCoordinate, maximum: 1e30,
+                 expected: "a number, more than 0"),
+        .integer("max-candidates", "Most candidate classes in one request.", \.maxCandidates, minimum: 1),
+        .integer("max-connections", "Open raw-TCP connections; more are answered RESOURCE_EXHAUSTED and closed.",
+                 \.maxConnections, minimum: 1),
+        .seconds("idle-timeout", "Seconds a raw-TCP connection with nothing in flight may send nothing.",
+                 \.idleTimeoutSeconds, maximum: 86_400),
+        .seconds("frame-timeout", "Seconds a raw-TCP frame may take to arrive whole (slow senders are cut off).",
+                 \.frameTimeoutSeconds, maximum: 3600),
+        .integer("max-write-buffer", "Bytes of answers a client that does not read may leave waiting; then it is cut off.",
+                 \.maxWriteBuffer, minimum: 65_536),
         SettingSpec(name: "kernels", help: "Kernel path: reference, avx2, avx512vnni or auto (the fastest supported).",
                     parse: { text, settings throws(SettingValueError) in
                         if text == "auto" { settings.kernels = nil; return }
@@ -112,14 +135,8 @@ extension DaemonSettings {
                         settings.logLevel = level
                     },
                     render: { $0.logLevel.rawValue }),
-        SettingSpec(name: "drain-timeout", help: "Seconds a SIGTERM waits for queued and in-flight requests.",
-                    parse: { text, settings throws(SettingValueError) in
-                        guard let seconds = Double(text), seconds > 0, seconds <= 3600 else {
-                            throw SettingValueError(expected: "seconds, more than 0 and at most 3600")
-                        }
-                        settings.drainTimeoutSeconds = seconds
-                    },
-                    render: { String($0.drainTimeoutSeconds) }),
+        .seconds("drain-timeout", "Seconds a SIGTERM waits for queued and in-flight requests.", \.drainTimeoutSeconds,
+                 maximum: 3600),
     ]
 
     /// The spec named `name`, if there is one.
@@ -148,6 +165,16 @@ extension SettingSpec {
             guard !text.isEmpty else { throw SettingValueError(expected: "a non-empty value") }
             settings[keyPath: field] = text
         }, render: { $0[keyPath: field] })
+    }
+
+    static func seconds(_ name: String, _ help: String, _ field: any WritableKeyPath<DaemonSettings, Double> & Sendable,
+                        maximum: Double, expected: String? = nil) -> SettingSpec {
+        SettingSpec(name: name, help: help, parse: { text, settings throws(SettingValueError) in
+            guard let value = Double(text), value > 0, value <= maximum else {
+                throw SettingValueError(expected: expected ?? "seconds, more than 0 and at most \(Int(maximum))")
+            }
+            settings[keyPath: field] = value
+        }, render: { String($0[keyPath: field]) })
     }
 
     static func integer(_ name: String, _ help: String, _ field: any WritableKeyPath<DaemonSettings, Int> & Sendable,

@@ -1,0 +1,291 @@
+import DoodleClient
+import DoodleCore
+import DoodleServer
+import DoodleWire
+import Foundation
+import NIOCore
+import SwiftProtobuf
+import Testing
+
+/// What a bad input did: the status the client got (nil: no answer), whether its connection stayed open, and
+/// the server's message.
+struct BadInputOutcome: Equatable {
+    var status: StatusCode?
+    var open: Bool
+    var message = ""
+
+    static func == (a: Self, b: Self) -> Bool { a.status == b.status && a.open == b.open }
+}
+
+/// One row of the bad-input matrix (docs/bad-input.md).
+struct BadInputCase: Sendable, CustomTestStringConvertible {
+    let input: String
+    let expected: (status: StatusCode?, open: Bool)
+    let send: @Sendable (RawConnection) throws -> BadInputOutcome
+
+    var testDescription: String { self.input }
+}
+
+func predict(_ configure: (inout Doodle_V1_PredictRequest) -> Void) -> Doodle_V1_ClientMessage {
+    .with { $0.predict = .with { configure(&$0) } }
+}
+
+func strokes(_ points: [[(Float, Float)]], format: Doodle_V1_StrokeFormat = .auto) -> Doodle_V1_Drawing {
+    .with {
+        $0.format = format
+        $0.strokes = points.map { stroke in .with { $0.x = stroke.map(\.0); $0.y = stroke.map(\.1) } }
+    }
+}
+
+let square: [[(Float, Float)]] = [[(10, 10), (200, 10), (200, 200), (10, 200), (10, 10)]]
+
+/// Sends one message and reads its answer; then checks whether the connection still answers.
+func answerTo(_ message: Doodle_V1_ClientMessage, on connection: RawConnection) throws -> BadInputOutcome {
+    try connection.send(message)
+    return outcome(connection)
+}
+
+/// The answer to what was just sent, and whether the connection still serves a model-info request after it.
+func outcome(_ connection: RawConnection) -> BadInputOutcome {
+    let answer = connection.readPredict()
+    return BadInputOutcome(status: answer.map { StatusCode(rawValue: $0.status.code.rawValue) ?? .internal },
+                           open: stillOpen(connection), message: answer?.status.message ?? "")
+}
+
+func stillOpen(_ connection: RawConnection) -> Bool {
+    guard (try? connection.send(.with { $0.modelInfo = .with { $0.requestID = 99 } })) != nil else { return false }
+    while true {
+        switch connection.read(timeout: 3) {
+        case .message(let m): if case .modelInfo = m.message { return true }
+        case .closed, .timedOut: return false
+        }
+    }
+}
+
+@Suite("Bad input: every row answered clearly, the server keeps serving others")
+struct BadInputMatrixTests {
+    static let cases: [BadInputCase] = [
+        BadInputCase(input: "truncated header (3 bytes), then the client closes", expected: (nil, false)) { c in
+            c.send([0, 0, 0])
+            c.shutdownWrite()
+            let answer = c.readPredict()
+            return BadInputOutcome(status: answer.map { StatusCode(rawValue: $0.status.code.rawValue)! },
+                                   open: !c.isClosedByServer(), message: answer?.status.message ?? "")
+        },
+        BadInputCase(input: "header announcing 100 bytes, then the client closes", expected: (nil, false)) { c in
+            c.send([0, 0, 0, 0, 100])
+            c.shutdownWrite()
+            let answer = c.readPredict()
+            return BadInputOutcome(status: answer.map { StatusCode(rawValue: $0.status.code.rawValue)! },
+                                   open: !c.isClosedByServer(), message: answer?.status.message ?? "")
+        },
+        BadInputCase(input: "length above --max-frame-bytes (1 MiB + 1)", expected: (.invalidArgument, false)) { c in
+            let n = (1 << 20) + 1
+            c.send([0, UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff)])
+            return outcome(c)
+        },
+        BadInputCase(input: "length 0 (an empty ClientMessage)", expected: (.invalidArgument, true)) { c in
+            c.sendFrame([])
+            return outcome(c)
+        },
+        BadInputCase(input: "compressed flag set", expected: (.invalidArgument, true)) { c in
+            c.sendFrame(try predict { $0.bitmap = Data(count: 784) }.serializedBytes(), flags: 1)
+            return outcome(c)
+        },
+        BadInputCase(input: "unknown flag bits (0x80)", expected: (.invalidArgument, true)) { c in
+            c.sendFrame(try predict { $0.bitmap = Data(count: 784) }.serializedBytes(), flags: 0x80)
+            return outcome(c)
+        },
+        BadInputCase(input: "random bytes in a frame (not protobuf)", expected: (.invalidArgument, true)) { c in
+            c.sendFrame([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x07, 0x22])
+            return outcome(c)
+        },
+        BadInputCase(input: "random bytes instead of frames (an HTTP request)", expected: (.invalidArgument, false)) { c in
+            c.send(Array("GET / HTTP/1.1\r\nHost: doodled\r\n\r\n".utf8))
+            return outcome(c)
+        },
+        BadInputCase(input: "a valid protobuf of another message (a Prediction)", expected: (.invalidArgument, true)) { c in
+            let other = Doodle_V1_Prediction.with { $0.classIndex = 5; $0.label = "cat"; $0.score = 0.5 }
+            c.sendFrame(try other.serializedBytes())
+            return outcome(c)
+        },
+        BadInputCase(input: "predict with no input", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.topK = 3 }, on: c)
+        },
+        BadInputCase(input: "empty drawing (no strokes)", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.strokes = Doodle_V1_Drawing() }, on: c)
+        },
+        BadInputCase(input: "empty stroke (no points)", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.strokes = strokes([[]]) }, on: c)
+        },
+        BadInputCase(input: "one-point stroke (a dot)", expected: (.ok, true)) { c in
+            try answerTo(predict { $0.strokes = strokes([[(100, 100)]]) }, on: c)
+        },
+        BadInputCase(input: "x and y of different lengths", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.strokes = .with { $0.strokes = [.with { $0.x = [1, 2, 3]; $0.y = [1, 2] }] } }, on: c)
+        },
+        BadInputCase(input: "times of a different length than the points", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.strokes = .with { $0.strokes = [.with { $0.x = [1, 2]; $0.y = [1, 2]; $0.t = [0] }] } }, on: c)
+        },
+        BadInputCase(input: "a million points (8 MB: over the frame limit)", expected: (.invalidArgument, false)) { c in
+            let xs = [Float](repeating: 1, count: 1_000_000)
+            return try answerTo(predict { $0.strokes = .with { $0.strokes = [.with { $0.x = xs; $0.y = xs }] } }, on: c)
+        },
+        BadInputCase(input: "30,000 points (within the frame limit, over --max-points)", expected: (.invalidArgument, true)) { c in
+            let xs = (0..<30_000).map { Float($0 % 256) }
+            return try answerTo(predict { $0.strokes = .with { $0.strokes = [.with { $0.x = xs; $0.y = xs }] } }, on: c)
+        },
+        BadInputCase(input: "5,000 strokes (over --max-strokes)", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.strokes = strokes(Array(repeating: [(1, 1), (2, 2)], count: 5000)) }, on: c)
+        },
+        BadInputCase(input: "all points equal", expected: (.ok, true)) { c in
+            try answerTo(predict { $0.strokes = strokes([[(50, 50), (50, 50), (50, 50)], [(50, 50), (50, 50)]]) }, on: c)
+        },
+        BadInputCase(input: "negative coordinates (raw canvas)", expected: (.ok, true)) { c in
+            try answerTo(predict { $0.strokes = strokes([[(-500, -300), (-100, -300), (-100, 20)]], format: .raw) }, on: c)
+        },
+        BadInputCase(input: "huge coordinates (1e9)", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.strokes = strokes([[(0, 0), (1e9, 1e9)]]) }, on: c)
+        },
+        BadInputCase(input: "NaN and infinite coordinates", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.strokes = strokes([[(0, 0), (.nan, .infinity)]]) }, on: c)
+        },
+        BadInputCase(input: "783-byte bitmap", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.bitmap = Data(count: 783) }, on: c)
+        },
+        BadInputCase(input: "785-byte bitmap", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.bitmap = Data(count: 785) }, on: c)
+        },
+        BadInputCase(input: "top_k 0 (means 5)", expected: (.ok, true)) { c in
+            try answerTo(predict { $0.bitmap = Data(count: 784); $0.topK = 0 }, on: c)
+        },
+        BadInputCase(input: "top_k 10,000", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.bitmap = Data(count: 784); $0.topK = 10_000 }, on: c)
+        },
+        BadInputCase(input: "unknown candidate label", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.bitmap = Data(count: 784); $0.candidateLabels = ["cat", "not-a-class"] }, on: c)
+        },
+        BadInputCase(input: "candidate index out of range (345)", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.bitmap = Data(count: 784); $0.candidateIndices = [345] }, on: c)
+        },
+        BadInputCase(input: "more candidates than --max-candidates (400)", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.bitmap = Data(count: 784); $0.candidateIndices = (0..<400).map { UInt32($0 % 345) } }, on: c)
+        },
+        BadInputCase(input: "duplicate request ids (two requests, id 7)", expected: (.ok, true)) { c in
+            let message = predict { $0.requestID = 7; $0.bitmap = Data(count: 784) }
+            try c.send(message)
+            try c.send(message)
+            let (a, b) = (c.readPredict(), c.readPredict())
+            let both = a?.requestID == 7 && b?.requestID == 7 && a?.status.code == .ok && b?.status.code == .ok
+            return BadInputOutcome(status: both ? .ok : .internal, open: stillOpen(c), message: "both answered, both with id 7")
+        },
+        BadInputCase(input: "deadline already past (1 ms, behind 300 queued stroke requests)", expected: (.deadlineExceeded, true)) { c in
+            let drawing = strokes([[(0, 0), (255, 255), (0, 255), (255, 0)]], format: .raw)
+            for i in 0..<300 { try c.send(predict { $0.requestID = UInt64(i + 1); $0.strokes = drawing }) }
+            try c.send(predict { $0.requestID = 1000; $0.bitmap = Data(count: 784); $0.deadlineMs = 1 })
+            var last: Doodle_V1_PredictResponse?
+            for _ in 0...300 { if let r = c.readPredict(), r.requestID == 1000 { last = r } }
+            return BadInputOutcome(status: last.map { StatusCode(rawValue: $0.status.code.rawValue)! }, open: stillOpen(c),
+                                   message: last?.status.message ?? "")
+        },
+        BadInputCase(input: "a valid request sent one byte at a time", expected: (.ok, true)) { c in
+            var frame = ByteBuffer()
+            writeFrame(try predict { $0.bitmap = Data(count: 784) }.serializedBytes() as [UInt8], into: &frame)
+            for byte in frame.readableBytesView { c.send([byte]) }
+            return outcome(c)
+        },
+    ]
+
+    @Test("Bad input", arguments: cases)
+    func badInput(_ row: BadInputCase) async throws {
+        try await withDaemon { daemon, port in
+            let bystander = try await DoodleConnection.connect(host: "127.0.0.1", port: port)
+            let connection = try RawConnection(port: port)
+            let got = try row.send(connection)
+            // Everyone else is still served, at once.
+            let other = try await bystander.predict(.with { $0.bitmap = Data(count: 784) })
+            #expect(other.status.code == .ok)
+            await bystander.close()
+            print("| \(row.input) | \(got.status.map { "\($0)" } ?? "none") | \(got.open ? "stays open" : "closed") | "
+                  + "\(got.message.replacingOccurrences(of: "|", with: "/")) | served |")
+            #expect(got.status == row.expected.status, "\(row.input): \(got)")
+            #expect(got.open == row.expected.open, "\(row.input): \(got)")
+        }
+    }
+}
+
+@Suite("Connection limits: too many connections, too much in flight, slow senders, idle clients, clients that stop reading")
+struct ConnectionLimitTests {
+    @Test("Each limit answers or cuts off the offender, and the bystander is served throughout")
+    func limits() async throws {
+        try await withDaemon({ config in
+            config.connectionLimits.maxConnections = 4
+            config.connectionLimits.maxInFlightPerConnection = 16
+            config.connectionLimits.frameTimeout = .seconds(1)
+            config.connectionLimits.idleTimeout = .seconds(2)
+            config.connectionLimits.maxWriteBufferBytes = 256 << 10
+        }) { daemon, port in
+            // Another client, connecting afresh each time (an idle one would itself be closed after 2 s).
+            func bystanderServed() async throws -> Bool {
+                let bystander = try await DoodleConnection.connect(host: "127.0.0.1", port: port)
+                defer { Task { await bystander.close() } }
+                return try await bystander.predict(.with { $0.bitmap = Data(count: 784) }).status.code == .ok
+            }
+            func closedBy(_ reason: String) throws -> Double {
+                let (_, text) = try httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
+                return metric(text, "doodled_connections_closed_total{reason=\"\(reason)\"}")
+            }
+
+            // Too many connections: four fit; the fifth is refused.
+            var extra = try (0..<4).map { _ in try RawConnection(port: port) }
+            #expect(stillOpen(extra[3]))
+            let refused = try RawConnection(port: port)
+            let answer = refused.readPredict()
+            #expect(answer?.status.code == .resourceExhausted, "\(String(describing: answer))")
+            #expect(answer?.status.message.contains("4 connections") == true)
+            #expect(refused.isClosedByServer())
+            #expect(try closedBy("too_many_connections") == 1)
+            extra.removeAll()
+            #expect(await eventually { (try? await bystanderServed()) == true })
+
+            // Too much in flight on one connection: the excess is answered RESOURCE_EXHAUSTED, all are answered.
+            let pipelined = try RawConnection(port: port)
+            let drawing = strokes([[(0, 0), (255, 255), (0, 255), (255, 0)]], format: .raw)
+            for i in 0..<200 { try pipelined.send(predict { $0.requestID = UInt64(i + 1); $0.strokes = drawing }) }
+            var codes: [Doodle_V1_StatusCode: Int] = [:]
+            for _ in 0..<200 { if let r = pipelined.readPredict() { codes[r.status.code, default: 0] += 1 } }
+            #expect(codes.values.reduce(0, +) == 200 && codes[.ok, default: 0] >= 16 && codes[.resourceExhausted, default: 0] > 0,
+                    "\(codes)")
+
+            // A slow sender (a frame trickling in) is cut off after --frame-timeout.
+            let slow = try RawConnection(port: port)
+            slow.send([0, 0, 0, 3, 20, 10, 0x81])
+            let trickle = Task {
+                for _ in 0..<20 {
+                    try await Task.sleep(for: .milliseconds(200))
+                    slow.send([1])
+                }
+            }
+            #expect(slow.isClosedByServer(timeout: 5))
+            trickle.cancel()
+            #expect(try closedBy("frame_timeout") == 1)
+
+            // An idle connection is closed after --idle-timeout (the pipelined one above is idle too).
+            let idle = try RawConnection(port: port)
+            #expect(idle.isClosedByServer(timeout: 6))
+            #expect(try closedBy("idle") >= 1)
+            #expect(try await bystanderServed())
+
+            // A client that sends but never reads: once 256 KiB of answers wait, it is cut off.
+            let deaf = try RawConnection(port: port)
+            let big = try predict { $0.bitmap = Data(count: 784); $0.topK = 345 }.serializedBytes() as [UInt8]
+            for _ in 0..<400 {
+                for _ in 0..<16 { deaf.sendFrame(big) }
+                if try closedBy("slow_reader") == 1 { break }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(try closedBy("slow_reader") == 1)
+            #expect(try await bystanderServed())
+        }
+    }
+}

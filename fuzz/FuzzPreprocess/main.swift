@@ -1,0 +1,42 @@
+// libFuzzer target: stroke validation, normalisation (raw -> simplified) and rendering, from a compact encoding
+// of a drawing: byte 0 = format, then strokes as [point count][x, y as little-endian Float32 ...].
+import DoodleCore
+
+enum Fixture {
+    static let validator = RequestValidator(limits: RequestLimits(), labels: (0..<345).map { "class_\($0)" })
+    nonisolated(unsafe) static let preprocessor = Preprocessor()  // libFuzzer calls in from one thread
+}
+
+/// The drawing the bytes describe.
+func drawing(_ bytes: UnsafeRawBufferPointer) -> (StrokeFormat, [Stroke]) {
+    guard let first = bytes.first else { return (.auto, []) }
+    let format: StrokeFormat = [.auto, .raw, .simplified][Int(first % 3)]
+    var strokes: [Stroke] = []
+    var i = 1
+    func float() -> Double? {
+        guard i + 4 <= bytes.count else { return nil }
+        defer { i += 4 }
+        return Double(Float(bitPattern: bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
+    }
+    while i < bytes.count {
+        let n = Int(bytes[i])
+        i += 1
+        var stroke = Stroke(x: [], y: [])
+        for _ in 0..<n {
+            guard let x = float(), let y = float() else { break }
+            stroke.x.append(x)
+            stroke.y.append(y)
+        }
+        strokes.append(stroke)
+    }
+    return (format, strokes)
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzPreprocess(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    let (format, strokes) = drawing(UnsafeRawBufferPointer(start: start, count: count))
+    guard (try? Fixture.validator.validateStrokes(strokes, timeCounts: strokes.map { _ in 0 })) != nil else { return 0 }
+    var pixels = [UInt8](repeating: 0, count: 784)
+    pixels.withUnsafeMutableBufferPointer { Fixture.preprocessor.prepare(.strokes(strokes, format), into: $0.baseAddress!) }
+    return 0
+}
