@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import io
 import json
 import tempfile
 from pathlib import Path
@@ -40,7 +41,9 @@ def main(argv: list[str] | None = None) -> None:
         (args.out / "labels.txt").write_text("\n".join(categories) + "\n")
         ds = qd.load(qd.default_sources(), categories)
         val = qd.validation_keys(ds.stroke_keys, ds.stroke_labels, 20)
-        with gzip.open(args.out / "validation.ndjson.gz", "wt") as f:
+        # mtime=0: the same split gives the same bytes (no churn in git when a model is re-shipped).
+        with gzip.GzipFile(args.out / "validation.ndjson.gz", "wb", mtime=0) as raw, \
+                io.TextIOWrapper(raw, encoding="utf-8") as f:
             for strokes, label, key in zip(ds.strokes, ds.stroke_labels, ds.stroke_keys):
                 if key in val:
                     f.write(json.dumps({"word": categories[label], "key_id": key, "drawing": strokes},

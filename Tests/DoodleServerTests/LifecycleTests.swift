@@ -157,25 +157,26 @@ struct LifecycleTests {
         #expect(result.errors.isEmpty)
 
         // A broken file: refused with a clear log line, the old model keeps serving.
+        let connection = try await DoodleConnection.connect(host: "127.0.0.1", port: daemon.tcpPort)
+        let shipped = try await connection.modelInfo().modelVersion
         let original = try Data(contentsOf: modelFile)
         try Data(original.prefix(1000)).write(to: modelFile)
         daemon.child.signal(SIGHUP)
         #expect(await daemon.child.waitForLog("model reload refused"))
-        let connection = try await DoodleConnection.connect(host: "127.0.0.1", port: daemon.tcpPort)
-        #expect(try await connection.modelInfo().modelVersion == "1")
+        #expect(try await connection.modelInfo().modelVersion == shipped)
         let bitmap = Data(repeating: 0, count: 784)
         #expect(try await connection.predict(.with { $0.bitmap = bitmap }).status.code == .ok)
 
-        // A changed model (same weights, version "2"): new requests get it.
+        // A changed model (same weights, another version): new requests get it.
         var proto = try Onnx_ModelProto(serializedBytes: original)
         for i in proto.metadataProps.indices where proto.metadataProps[i].key == "doodle.model_version" {
-            proto.metadataProps[i].value = "2"
+            proto.metadataProps[i].value = "reload-test"
         }
         try Data(proto.serializedBytes() as [UInt8]).write(to: modelFile)
         daemon.child.signal(SIGHUP)
         #expect(await daemon.child.waitForLog("model reloaded", count: 4))
-        #expect(try await connection.modelInfo().modelVersion == "2")
-        #expect(try await connection.predict(.with { $0.bitmap = bitmap }).modelVersion == "2")
+        #expect(try await connection.modelInfo().modelVersion == "reload-test")
+        #expect(try await connection.predict(.with { $0.bitmap = bitmap }).modelVersion == "reload-test")
         let (_, metrics) = try httpGet(port: daemon.httpPort, path: "/metrics")
         #expect(metric(metrics, #"doodled_model_reloads_total{result="ok"}"#) == 4)
         #expect(metric(metrics, #"doodled_model_reloads_total{result="failed"}"#) == 1)
