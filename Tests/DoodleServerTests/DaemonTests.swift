@@ -164,18 +164,17 @@ struct DaemonTests {
         }
     }
 
-    @Test("a client stalled mid-frame does not hold up others")
+    @Test("a client stalled mid-frame does not hold up others", .timeLimit(.minutes(1)))
     func slowClient() async throws {
         try await withDaemon { _, port in
             let slow = try await DoodleConnection.connect(host: "127.0.0.1", port: port)
             try await slow.sendRaw([0, 0, 0, 4, 0, 0x0A])  // 1,024-byte frame, 1 byte of it sent
             let fast = try await DoodleConnection.connect(host: "127.0.0.1", port: port)
-            let start = ContinuousClock.now
+            // Were the stalled frame holding anything up, these would never be answered (the time limit fails it).
             for i in 0..<50 {
                 let r = try await fast.predict(.with { $0.bitmap = Data(Self.pairs[i].bitmap!) })
                 #expect(r.status.code == .ok)
             }
-            #expect(ContinuousClock.now - start < .seconds(5))
             #expect(slow.isActive)
             await slow.close()
             await fast.close()
