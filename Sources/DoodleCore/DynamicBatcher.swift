@@ -111,8 +111,7 @@ public final class DynamicBatcher: @unchecked Sendable {
         if self.count == self.queue.count {
             self.stats.rejectedQueueFull += 1
             self.condition.unlock()
-            completion(.failure(ServiceError(.resourceExhausted,
-                                             "the request queue is full (\(self.configuration.maxQueue) waiting)")))
+            completion(.failure(Self.queueFull(self.configuration.maxQueue)))
             return
         }
         self.queue[(self.head + self.count) % self.queue.count] = Job(request: request, completion: completion,
@@ -120,6 +119,20 @@ public final class DynamicBatcher: @unchecked Sendable {
         self.count += 1
         self.condition.unlock()
         self.condition.signal()
+    }
+
+    /// The error `submit` would answer right now because the queue is full (counted as a rejection), or nil
+    /// when there is room. Lets a transport shed a request before it pays for decoding and validating it.
+    public func rejectionIfFull() -> ServiceError? {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        guard self.count == self.queue.count else { return nil }
+        self.stats.rejectedQueueFull += 1
+        return Self.queueFull(self.configuration.maxQueue)
+    }
+
+    static func queueFull(_ maxQueue: Int) -> ServiceError {
+        ServiceError(.resourceExhausted, "the request queue is full (\(maxQueue) waiting)")
     }
 
     /// Requests waiting for a worker.

@@ -65,6 +65,12 @@ final class ConnectionHandler: ChannelInboundHandler {
             self.send(.predict(.error(.invalidArgument("unknown frame flags 0x\(String(frame.flags, radix: 16))"))))
             return
         }
+        // Overloaded: shed a prediction before decoding and validating it, so that refusing costs next to nothing.
+        if let requestID = RequestPeek.predictRequestID(frame.payload), let full = self.batcher.rejectionIfFull() {
+            self.metrics.requestCompleted(.tcp, code: .resourceExhausted, nanos: 0)
+            self.send(.predict(.error(full, requestID: requestID)))
+            return
+        }
         let message: Doodle_V1_ClientMessage
         do {
             message = try Doodle_V1_ClientMessage(serializedBytes: Array(frame.payload.readableBytesView))
