@@ -44,6 +44,7 @@ func runLoad(port: Int, seconds: Double, connections: Int = 8, depth: Int = 8) t
 }
 
 struct LoadReport: Decodable {
+    let seconds: Double
     let ok: Int
     let requests: Int
     let errors: [String: Int]
@@ -66,6 +67,16 @@ func grpcHealthChecks(port: Int, calls: Int, connections: Int) async throws -> (
                                              "http://127.0.0.1:\(port)/grpc.health.v1.Health/Check"])
     let status = await h2load.waitForExit()
     return (status == 0 && h2load.standardOutput.contains("\(calls) succeeded"), h2load.standardOutput)
+}
+
+/// Waits until the daemons behind `httpPorts` have read `frames` raw-TCP frames between them (the load client
+/// has started for real: it may take a while to load its inputs on a slow or busy machine).
+func waitForTraffic(httpPorts: [Int], frames: Double = 500) async -> Bool {
+    await eventually {
+        httpPorts.reduce(0) { total, port in
+            total + ((try? httpGet(port: port, path: "/metrics")).map { metric($0.1, "doodled_tcp_frames_read_total") } ?? 0)
+        } >= frames
+    }
 }
 
 /// A `key=value` field of doodled's log lines.
@@ -116,8 +127,8 @@ struct LifecycleTests {
         let daemon = try DoodledProcess.start()
         defer { Task { await daemon.child.stop() } }
         try await daemon.waitUntilServing()
-        let load = try runLoad(port: daemon.tcpPort, seconds: 3)
-        try await Task.sleep(for: .seconds(1.5))
+        let load = try runLoad(port: daemon.tcpPort, seconds: 6)
+        #expect(await waitForTraffic(httpPorts: [daemon.httpPort]))
         daemon.child.signal(SIGTERM)
         #expect(await daemon.child.waitForExit() == 0)
         #expect(await load.waitForExit() == 0)
@@ -145,8 +156,9 @@ struct LifecycleTests {
         try await daemon.waitUntilServing()
 
         let load = try runLoad(port: daemon.tcpPort, seconds: 3)
+        #expect(await waitForTraffic(httpPorts: [daemon.httpPort]))
         for round in 1...3 {
-            try await Task.sleep(for: .milliseconds(600))
+            try await Task.sleep(for: .milliseconds(400))
             daemon.child.signal(SIGHUP)
             #expect(await daemon.child.waitForLog("model reloaded", count: round), "\(daemon.child.standardError)")
         }

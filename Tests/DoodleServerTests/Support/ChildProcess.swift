@@ -58,7 +58,7 @@ final class ChildProcess: Sendable {
     func signal(_ number: Int32) { kill(self.pid, number) }
 
     /// The exit status (negative: killed by that signal), or nil if still running after `timeout`.
-    func waitForExit(timeout: Duration = .seconds(30)) async -> Int32? {
+    func waitForExit(timeout: Duration = .seconds(120)) async -> Int32? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let status = self.exit.status.withLock({ $0 }) { return status }
@@ -93,7 +93,7 @@ final class ChildProcess: Sendable {
     var standardError: String { (try? String(contentsOf: self.standardErrorPath, encoding: .utf8)) ?? "" }
 
     /// Waits until standard error holds `text` `count` times; false on timeout.
-    func waitForLog(_ text: String, count: Int = 1, timeout: Duration = .seconds(30)) async -> Bool {
+    func waitForLog(_ text: String, count: Int = 1, timeout: Duration = .seconds(120)) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if self.standardError.components(separatedBy: text).count - 1 >= count { return true }
@@ -127,11 +127,19 @@ func freePort() -> Int {
 }
 
 /// Polls `condition` until it holds; false on timeout.
-func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows -> Bool {
+func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
         try? await Task.sleep(for: .milliseconds(25))
     }
     return false
+}
+
+/// Runs blocking work (raw sockets, waits with timeouts) on a thread of its own: on Swift's cooperative pool it
+/// would starve everything else the tests run there, the daemon's gRPC handlers included.
+func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
 }
