@@ -121,6 +121,13 @@ public final class DynamicBatcher: @unchecked Sendable {
         self.condition.signal()
     }
 
+    /// Whether the queue is full now (a cheap check before `rejectionIfFull`).
+    public var isFull: Bool {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        return self.count == self.queue.count
+    }
+
     /// The error `submit` would answer right now because the queue is full (counted as a rejection), or nil
     /// when there is room. Lets a transport shed a request before it pays for decoding and validating it.
     public func rejectionIfFull() -> ServiceError? {

@@ -77,10 +77,10 @@ final class ConnectionGuard: ChannelDuplexHandler {
 
     private func check(context: ChannelHandlerContext) {
         let now = NIODeadline.now()
-        if let since = self.activity.partialFrameSince, now - since > .nanoseconds(self.limits.frameTimeout.nanoseconds) {
+        if let since = self.activity.partialFrameSince, now - since > TimeAmount(self.limits.frameTimeout) {
             self.close(context, .frameTimeout)
         } else if self.activity.inFlight == 0, self.activity.partialFrameSince == nil,
-                  now - self.activity.lastFrameAt > .nanoseconds(self.limits.idleTimeout.nanoseconds) {
+                  now - self.activity.lastFrameAt > TimeAmount(self.limits.idleTimeout) {
             self.close(context, .idle)
         }
     }

@@ -66,7 +66,9 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         }
         // Overloaded: shed a prediction before decoding and validating it, so that refusing costs next to nothing.
-        if let requestID = RequestPeek.predictRequestID(frame.payload), let full = self.batcher.rejectionIfFull() {
+        // (Peeking only when full: every other frame pays one uncontended lock, not a scan of its bytes.)
+        if self.batcher.isFull, let requestID = RequestPeek.predictRequestID(frame.payload),
+           let full = self.batcher.rejectionIfFull() {
             self.metrics.requestCompleted(.tcp, code: .resourceExhausted, nanos: 0)
             self.send(.predict(.error(full, requestID: requestID)))
             return

@@ -209,9 +209,7 @@ public final class DoodleDaemon: Sendable {
     /// True while no worker has spent longer than `stallLimit` on one batch and every network event loop ran
     /// the probe it was given at the previous check (the systemd watchdog asks this every half period).
     public func isMakingProgress(stallLimit: Duration) -> Bool {
-        let limit = UInt64(stallLimit.components.seconds) * 1_000_000_000
-            + UInt64(stallLimit.components.attoseconds / 1_000_000_000)
-        let workersOK = self.batcher.longestBatchNanos < limit
+        let workersOK = self.batcher.longestBatchNanos < UInt64(max(0, TimeAmount(stallLimit).nanoseconds))
         let loopsOK = self.loopProbes.allSatisfy { $0.answeredAndRearm() }
         return workersOK && loopsOK
     }

@@ -73,8 +73,7 @@ public final class DoodleTCPServer: Sendable {
     public func drain(timeout: Duration) async -> Bool {
         let loop = self.channel.eventLoop
         let done = loop.makePromise(of: Void.self)
-        let timer = loop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
-                                                        + timeout.components.attoseconds / 1_000_000_000)) {
+        let timer = loop.scheduleTask(in: TimeAmount(timeout)) {
             done.fail(DrainTimeout())
         }
         let all = loop.makePromise(of: Void.self)

@@ -52,6 +52,15 @@ func outcome(_ connection: RawConnection) -> BadInputOutcome {
                            open: stillOpen(connection), message: answer?.status.message ?? "")
 }
 
+/// Sends `bytes`, closes the sending side, and reports any answer and whether the server then closed.
+func sendThenClose(_ bytes: [UInt8], on connection: RawConnection) -> BadInputOutcome {
+    connection.send(bytes)
+    connection.shutdownWrite()
+    let answer = connection.readPredict()
+    return BadInputOutcome(status: answer.map { StatusCode(rawValue: $0.status.code.rawValue) ?? .internal },
+                           open: !connection.isClosedByServer(), message: answer?.status.message ?? "")
+}
+
 func stillOpen(_ connection: RawConnection) -> Bool {
     guard (try? connection.send(.with { $0.modelInfo = .with { $0.requestID = 99 } })) != nil else { return false }
     while true {
@@ -66,18 +75,10 @@ func stillOpen(_ connection: RawConnection) -> Bool {
 struct BadInputMatrixTests {
     static let cases: [BadInputCase] = [
         BadInputCase(input: "truncated header (3 bytes), then the client closes", expected: (nil, false)) { c in
-            c.send([0, 0, 0])
-            c.shutdownWrite()
-            let answer = c.readPredict()
-            return BadInputOutcome(status: answer.map { StatusCode(rawValue: $0.status.code.rawValue)! },
-                                   open: !c.isClosedByServer(), message: answer?.status.message ?? "")
+            sendThenClose([0, 0, 0], on: c)
         },
         BadInputCase(input: "header announcing 100 bytes, then the client closes", expected: (nil, false)) { c in
-            c.send([0, 0, 0, 0, 100])
-            c.shutdownWrite()
-            let answer = c.readPredict()
-            return BadInputOutcome(status: answer.map { StatusCode(rawValue: $0.status.code.rawValue)! },
-                                   open: !c.isClosedByServer(), message: answer?.status.message ?? "")
+            sendThenClose([0, 0, 0, 0, 100], on: c)
         },
         BadInputCase(input: "length above --max-frame-bytes (1 MiB + 1)", expected: (.invalidArgument, false)) { c in
             let n = (1 << 20) + 1

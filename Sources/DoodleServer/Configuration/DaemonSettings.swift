@@ -57,11 +57,11 @@ public struct DaemonSettings: Sendable, Equatable {
         config.requestLimits.maxCoordinate = self.maxCoordinate
         config.requestLimits.maxCandidates = self.maxCandidates
         config.connectionLimits.maxConnections = self.maxConnections
-        config.connectionLimits.idleTimeout = .milliseconds(Int64(self.idleTimeoutSeconds * 1000))
-        config.connectionLimits.frameTimeout = .milliseconds(Int64(self.frameTimeoutSeconds * 1000))
+        config.connectionLimits.idleTimeout = .seconds(self.idleTimeoutSeconds)
+        config.connectionLimits.frameTimeout = .seconds(self.frameTimeoutSeconds)
         config.connectionLimits.maxWriteBufferBytes = self.maxWriteBuffer
         config.isa = self.kernels
-        config.drainTimeout = .milliseconds(Int64(self.drainTimeoutSeconds * 1000))
+        config.drainTimeout = .seconds(self.drainTimeoutSeconds)
         return config
     }
 }
