@@ -1,3 +1,4 @@
+import DoodleCore
 import DoodleClient
 import DoodleWire
 import Foundation
@@ -80,7 +81,7 @@ public struct LoadGenerator: Sendable {
             var okAfterLastError = 0
         }
 
-        let state = Mutex(State())
+        let state = Locked(State())
         let measureFrom: UInt64
 
         init(measureFrom: UInt64) {
@@ -109,11 +110,26 @@ public struct LoadGenerator: Sendable {
 
     public func run() async throws -> Report {
         let c = self.configuration
+        if c.transport == .tcp {
+            // Raw TCP: every request is sent and timed on its connection's event loop (TCPLoadDriver).
+            let start = Self.now()
+            let measureFrom = start + UInt64(c.warmupSeconds * 1e9)
+            let end = measureFrom + UInt64(c.durationSeconds * 1e9)
+            let recorder = Recorder(measureFrom: measureFrom)
+            let plan = TCPLoadDriver.Plan(host: c.host, port: c.port, mode: c.mode, connections: max(1, c.connections),
+                                          end: end, maxOutstandingPerConnection: max(1, c.maxOutstanding / max(1, c.connections)),
+                                          seed: c.seed)
+            let driver = try TCPLoadDriver(plan: plan, inputs: self.inputs, recorder: recorder)
+            let progress = c.progress ? Task { await Self.progressLoop(recorder: recorder, until: end) } : nil
+            try await driver.run()
+            progress?.cancel()
+            return self.report(recorder: recorder, measureFrom: measureFrom, end: end)
+        }
         let connections = try await withThrowingTaskGroup(of: (any PredictChannel).self) { group in
             for _ in 0..<max(1, c.connections) {
                 group.addTask {
                     switch c.transport {
-                    case .tcp: try await TCPPredictChannel.connect(host: c.host, port: c.port)
+                    case .tcp: preconditionFailure("raw TCP runs on TCPLoadDriver")
                     case .grpc: try GRPCPredictChannel(host: c.host, port: c.port)
                     case .grpcStream: try GRPCStreamPredictChannel(host: c.host, port: c.port)
                     }
@@ -134,6 +150,11 @@ public struct LoadGenerator: Sendable {
         }
         progress?.cancel()
         for conn in connections { await conn.close() }
+        return self.report(recorder: recorder, measureFrom: measureFrom, end: end)
+    }
+
+    private func report(recorder: Recorder, measureFrom: UInt64, end: UInt64) -> Report {
+        let c = self.configuration
         let seconds = Double(min(Self.now(), end) - measureFrom) / 1e9
         return recorder.state.withLock { s in
             let h = s.histogram

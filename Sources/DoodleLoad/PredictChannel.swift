@@ -4,10 +4,8 @@ import DoodleGRPC
 import DoodleWire
 import GRPCCore
 import GRPCNIOTransportHTTP2
-import Synchronization
 
-/// One client connection the load generator sends predictions on: raw TCP (pipelined frames) or gRPC
-/// (HTTP/2 streams, one unary Predict call each).
+/// One gRPC client connection the load generator sends predictions on (raw TCP runs on `TCPLoadDriver`).
 protocol PredictChannel: Sendable {
     /// Sends one request; nil when answered OK, otherwise the status name (or "transport" for a failed call).
     func predict(_ request: Doodle_V1_PredictRequest) async -> String?
@@ -22,78 +20,6 @@ public enum LoadProtocol: String, Sendable, CaseIterable {
     case grpc
     /// gRPC PredictStream: one long bidirectional stream per connection, requests pipelined on it.
     case grpcStream = "grpc-stream"
-}
-
-/// A raw-TCP connection that comes back: when it ends (a server drained or died, a load balancer moved it),
-/// the calls on it fail as `connection_lost` and the next call connects again (`connect_failed` while that
-/// fails, at most one attempt per 50 ms), as a production client would.
-final class TCPPredictChannel: PredictChannel {
-    private let current: Mutex<DoodleConnection>
-    private let reconnector: Reconnector
-
-    private init(host: String, port: Int, connection: DoodleConnection) {
-        self.current = Mutex(connection)
-        self.reconnector = Reconnector(host: host, port: port)
-    }
-
-    static func connect(host: String, port: Int) async throws -> TCPPredictChannel {
-        TCPPredictChannel(host: host, port: port, connection: try await DoodleConnection.connect(host: host, port: port))
-    }
-
-    func predict(_ request: Doodle_V1_PredictRequest) async -> String? {
-        guard let connection = await self.liveConnection() else {
-            try? await Task.sleep(nanoseconds: 50_000_000)  // back off before the caller's next try
-            return "connect_failed"
-        }
-        do {
-            let response = try await connection.predict(request)
-            return response.status.code == .ok ? nil : "\(response.status.code)"
-        } catch let error as ClientError where error.kind == .connectionClosed {
-            return "connection_lost"
-        } catch {
-            return "transport"
-        }
-    }
-
-    /// The open connection, or a new one (callers arriving while one connects share its outcome); nil when
-    /// connecting failed.
-    private func liveConnection() async -> DoodleConnection? {
-        let connection = self.current.withLock { $0 }
-        if connection.isActive { return connection }
-        guard let fresh = await self.reconnector.replacement(for: connection) else { return nil }
-        self.current.withLock { $0 = fresh }
-        return fresh
-    }
-
-    func close() async { await self.current.withLock({ $0 }).close() }
-}
-
-/// Makes one connection attempt at a time; callers arriving meanwhile share its outcome.
-actor Reconnector {
-    private let host: String
-    private let port: Int
-    private var attempt: (replacing: ObjectIdentifier, task: Task<DoodleConnection?, Never>)?
-    private var latest: (replacing: ObjectIdentifier, connection: DoodleConnection)?
-
-    init(host: String, port: Int) {
-        self.host = host
-        self.port = port
-    }
-
-    func replacement(for dead: DoodleConnection) async -> DoodleConnection? {
-        let id = ObjectIdentifier(dead)
-        if let latest = self.latest, latest.replacing == id, latest.connection.isActive { return latest.connection }
-        if let attempt = self.attempt, attempt.replacing == id { return await attempt.task.value }
-        let (host, port) = (self.host, self.port)
-        let task = Task<DoodleConnection?, Never> {
-            try? await DoodleConnection.connect(host: host, port: port, timeoutSeconds: 1)
-        }
-        self.attempt = (id, task)
-        let fresh = await task.value
-        self.attempt = nil
-        if let fresh { self.latest = (id, fresh) }
-        return fresh
-    }
 }
 
 /// A plaintext gRPC client for `host:port` (connections start when `runConnections()` runs).
@@ -136,7 +62,7 @@ final class GRPCPredictChannel: PredictChannel {
 
 /// Calls waiting for their answer on one stream, by request_id.
 final class PendingCalls: Sendable {
-    private let state = Mutex((nextID: UInt64(1), calls: [UInt64: CheckedContinuation<String?, Never>](), failed: false))
+    private let state = Locked((nextID: UInt64(1), calls: [UInt64: CheckedContinuation<String?, Never>](), failed: false))
 
     /// A new request_id for `continuation`, or nil when the stream has failed.
     func add(_ continuation: CheckedContinuation<String?, Never>) -> UInt64? {

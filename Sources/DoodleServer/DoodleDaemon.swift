@@ -41,7 +41,7 @@ public final class DoodleDaemon: Sendable {
     private let grpcServer: DoodleGRPCServer?
     private let httpServer: DoodleHTTPServer?
     private let logger: Logger
-    private let reloading = Mutex(false)
+    private let reloading = Locked(false)
     private let loopProbes: [EventLoopProbe]
 
     /// The raw-TCP address actually bound.

@@ -11,14 +11,14 @@ public final class DoodleTCPServer: Sendable {
     private let channel: any Channel
     /// Dropped once a drain has run: its deinit completes a promise on our event loop, which must still be
     /// running then (not at process exit, after the loops stopped).
-    private let quiescing: Mutex<ServerQuiescingHelper?>
+    private let quiescing: Locked<ServerQuiescingHelper?>
 
     /// The address actually bound (the port is real when 0 was asked for).
     public var localAddress: SocketAddress? { self.channel.localAddress }
 
     private init(channel: any Channel, quiescing: ServerQuiescingHelper) {
         self.channel = channel
-        self.quiescing = Mutex(quiescing)
+        self.quiescing = Locked(quiescing)
     }
 
     /// Binds (or adopts) the listener and starts serving.

@@ -23,7 +23,7 @@ public final class ServiceMetrics: BatchObserver, Sendable {
     private let batchSize: ValueHistogram
     private let queueDepth: Gauge
     private let openConnections: [Transport: Gauge]
-    private let modelInfo = Mutex<Gauge?>(nil)
+    private let modelInfo = Locked<Gauge?>(nil)
     private let framesRead: Counter
     private let framesWritten: Counter
     private let reloads: [Counter]  // ok, failed

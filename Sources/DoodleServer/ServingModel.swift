@@ -1,6 +1,5 @@
 import DoodleCore
 import DoodleEngine
-import Synchronization
 
 /// The model being served and the validator built from its labels; swapped as one on reload.
 public struct ServingModel: Sendable {
@@ -16,10 +15,10 @@ public struct ServingModel: Sendable {
 
 /// Shared, swappable reference to the serving model.
 public final class ModelSlot: Sendable {
-    private let model: Mutex<ServingModel>
+    private let model: Locked<ServingModel>
 
     public init(_ model: ServingModel) {
-        self.model = Mutex(model)
+        self.model = Locked(model)
     }
 
     public var current: ServingModel { self.model.withLock { $0 } }

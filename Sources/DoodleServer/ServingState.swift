@@ -1,4 +1,4 @@
-import Synchronization
+import DoodleCore
 
 /// Whether the daemon takes work: `serving` once the model is loaded and warm, `notServing` while draining.
 /// The gRPC health service and `/readyz` report it; watchers hear every change.
@@ -15,10 +15,10 @@ public final class ServingState: Sendable {
         var watchers: [Int: AsyncStream<Status>.Continuation] = [:]
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     public init(_ status: Status = .notServing) {
-        self.state = Mutex(State(status: status))
+        self.state = Locked(State(status: status))
     }
 
     public var status: Status { self.state.withLock { $0.status } }

@@ -1,4 +1,5 @@
 import NIOCore
+import SwiftProtobuf
 
 /// Reads just enough of a `ClientMessage` to answer it without decoding it: whether it is a prediction and its
 /// request_id. Overload shedding uses it, so that a request the server cannot take costs next to nothing.
@@ -6,56 +7,99 @@ public enum RequestPeek {
     /// The request_id of a `ClientMessage` holding a `PredictRequest` (0 if it has none); nil when the bytes
     /// are not such a message, or not well-formed enough to tell.
     public static func predictRequestID(_ payload: ByteBuffer) -> UInt64? {
-        var message = payload
+        var message = ProtobufScanner(buffer: payload)
         var found: UInt64?
-        while message.readableBytes > 0 {
-            guard let (field, wireType) = Self.tag(&message) else { return nil }
+        while !message.isAtEnd {
+            guard let (field, wireType) = message.tag() else { return nil }
             if field == 1 && wireType == 2 {  // ClientMessage.predict
-                guard let length = Self.varint(&message), length <= message.readableBytes,
-                      var request = message.readSlice(length: Int(length)) else { return nil }
+                guard var request = message.lengthDelimited() else { return nil }
                 found = 0
-                while request.readableBytes > 0 {
-                    guard let (inner, innerType) = Self.tag(&request) else { return nil }
+                while !request.isAtEnd {
+                    guard let (inner, innerType) = request.tag() else { return nil }
                     if inner == 1 && innerType == 0 {  // PredictRequest.request_id
-                        guard let id = Self.varint(&request) else { return nil }
+                        guard let id = request.varint() else { return nil }
                         found = id
-                    } else if !Self.skip(innerType, &request) {
+                    } else if !request.skip(innerType) {
                         return nil
                     }
                 }
             } else if field == 2 {
                 return nil  // model_info
-            } else if !Self.skip(wireType, &message) {
+            } else if !message.skip(wireType) {
                 return nil
             }
         }
         return found
     }
+}
 
-    private static func tag(_ buffer: inout ByteBuffer) -> (UInt64, UInt64)? {
-        guard let key = Self.varint(&buffer) else { return nil }
-        return (key >> 3, key & 7)
+/// Reads the request_id and status code of a `ServerMessage` without decoding it, for a load generator that
+/// counts answers by status at a high rate.
+public enum ResponsePeek {
+    /// The request_id and status code (0 = OK) of a `ServerMessage` holding a `PredictResponse`; nil when the
+    /// bytes are not such a message, or not well-formed enough to tell.
+    public static func predictOutcome(_ payload: ByteBuffer) -> (requestID: UInt64, code: Int)? {
+        var message = ProtobufScanner(buffer: payload)
+        var found: (requestID: UInt64, code: Int)?
+        while !message.isAtEnd {
+            guard let (field, wireType) = message.tag() else { return nil }
+            if field == 1 && wireType == 2 {  // ServerMessage.predict
+                guard var response = message.lengthDelimited() else { return nil }
+                var outcome = (requestID: UInt64(0), code: 0)
+                while !response.isAtEnd {
+                    guard let (inner, innerType) = response.tag() else { return nil }
+                    if inner == 1 && innerType == 0 {  // PredictResponse.request_id
+                        guard let id = response.varint() else { return nil }
+                        outcome.requestID = id
+                    } else if inner == 3 && innerType == 2 {  // PredictResponse.status
+                        guard var status = response.lengthDelimited() else { return nil }
+                        while !status.isAtEnd {
+                            guard let (statusField, statusType) = status.tag() else { return nil }
+                            if statusField == 1 && statusType == 0 {  // Status.code
+                                guard let code = status.varint() else { return nil }
+                                outcome.code = Int(truncatingIfNeeded: code)
+                            } else if !status.skip(statusType) {
+                                return nil
+                            }
+                        }
+                    } else if !response.skip(innerType) {
+                        return nil
+                    }
+                }
+                found = outcome
+            } else if field == 2 {
+                return nil  // model_info
+            } else if !message.skip(wireType) {
+                return nil
+            }
+        }
+        return found
+    }
+}
+
+/// Writes framed `ClientMessage`s carrying a `PredictRequest` from its bytes without the request_id (encoded
+/// once), adding a request_id per send: what a load generator sends millions of times costs a copy, not an
+/// encode. (Protobuf parsers merge fields in any order, so the id may come first.)
+public struct PredictFrameWriter: Sendable {
+    private let body: [UInt8]
+
+    /// `request` is encoded once, without its request_id.
+    public init(_ request: Doodle_V1_PredictRequest) throws {
+        var request = request
+        request.requestID = 0
+        self.body = try request.serializedBytes()
     }
 
-    private static func varint(_ buffer: inout ByteBuffer) -> UInt64? {
-        var value: UInt64 = 0
-        for shift in stride(from: 0, to: 64, by: 7) {
-            guard let byte = buffer.readInteger(as: UInt8.self) else { return nil }
-            value |= UInt64(byte & 0x7f) << UInt64(shift)
-            if byte & 0x80 == 0 { return value }
-        }
-        return nil
-    }
-
-    private static func skip(_ wireType: UInt64, _ buffer: inout ByteBuffer) -> Bool {
-        switch wireType {
-        case 0: return Self.varint(&buffer) != nil
-        case 1: return buffer.readSlice(length: 8) != nil
-        case 2:
-            guard let length = Self.varint(&buffer), length <= buffer.readableBytes else { return false }
-            return buffer.readSlice(length: Int(length)) != nil
-        case 5: return buffer.readSlice(length: 4) != nil
-        default: return false
-        }
+    /// Appends one frame (header and payload) asking for this prediction under `requestID`.
+    public func write(requestID: UInt64, into buffer: inout ByteBuffer) {
+        let inner = 1 + varintSize(requestID) + self.body.count
+        let payload = 1 + varintSize(UInt64(inner)) + inner
+        buffer.writeInteger(UInt8(0))
+        buffer.writeInteger(UInt32(payload))
+        buffer.writeInteger(UInt8(0x0a))  // ClientMessage.predict, length-delimited
+        writeVarint(UInt64(inner), into: &buffer)
+        buffer.writeInteger(UInt8(0x08))  // PredictRequest.request_id, varint
+        writeVarint(requestID, into: &buffer)
+        buffer.writeBytes(self.body)
     }
 }

@@ -1,12 +1,11 @@
 import DoodleCore
 import DoodleEngine
 import Foundation
-import Synchronization
 import Testing
 
 /// Collects completions from worker threads.
 final class Outcomes: Sendable {
-    private let results = Mutex<[Int: Result<[ScoredClass], ServiceError>]>([:])
+    private let results = Locked<[Int: Result<[ScoredClass], ServiceError>]>([:])
     private let done = DispatchSemaphore(value: 0)
 
     func completion(_ id: Int) -> DynamicBatcher.Completion {

@@ -21,4 +21,40 @@ struct RequestPeekTests {
         #expect(RequestPeek.predictRequestID(ByteBuffer(bytes: [0xff, 0xff, 0xff])) == nil)
         #expect(RequestPeek.predictRequestID(ByteBuffer(bytes: [0x0a, 0x10, 0x08])) == nil)  // a length past the end
     }
+
+    @Test("reads the request_id and status of a prediction's answer, and nothing else")
+    func responsePeek() throws {
+        func peek(_ message: Doodle_V1_ServerMessage) throws -> (requestID: UInt64, code: Int)? {
+            ResponsePeek.predictOutcome(ByteBuffer(bytes: try message.serializedBytes() as [UInt8]))
+        }
+        let ok = try peek(.with { $0.predict = .with {
+            $0.requestID = 1 << 33
+            $0.predictions = [.with { $0.classIndex = 7; $0.label = "cat"; $0.score = 0.5 }]
+            $0.modelName = "quickdraw-345"
+        } })
+        #expect(ok?.requestID == 1 << 33 && ok?.code == 0)
+        let refused = try peek(.with { $0.predict = .with {
+            $0.requestID = 9
+            $0.status = .with { $0.code = .resourceExhausted; $0.message = "full" }
+        } })
+        #expect(refused?.requestID == 9 && refused?.code == 8)
+        #expect(try peek(.with { $0.modelInfo = .with { $0.requestID = 3 } }) == nil)
+        #expect(ResponsePeek.predictOutcome(ByteBuffer(bytes: [0x0a, 0x05, 0x08])) == nil)
+    }
+
+    @Test("PredictFrameWriter's frames decode as the request with the id it was given")
+    func frameWriter() throws {
+        let request = Doodle_V1_PredictRequest.with { $0.bitmap = Data((0..<784).map { UInt8($0 % 251) }); $0.topK = 3; $0.requestID = 5 }
+        let writer = try PredictFrameWriter(request)
+        for id: UInt64 in [0, 1, 127, 128, 300, 1 << 40, .max] {
+            var buffer = ByteBuffer()
+            writer.write(requestID: id, into: &buffer)
+            let frame = try #require(try FrameDecoder(maxFrameBytes: 1 << 20).next(&buffer))
+            #expect(buffer.readableBytes == 0 && frame.flags == 0)
+            let message = try Doodle_V1_ClientMessage(serializedBytes: Array(frame.payload.readableBytesView))
+            var expected = request
+            expected.requestID = id
+            #expect(message.predict == expected)
+        }
+    }
 }

@@ -158,12 +158,12 @@ struct SettingsAndSystemdTests {
 
 /// Each watchdog tick's verdict, in order.
 final class WatchdogTicks: Sendable {
-    let verdicts = Mutex<[Bool]>([])
+    let verdicts = Locked<[Bool]>([])
 }
 
 /// A batch observer that can hold the worker that calls it (a stuck worker, made on purpose).
 final class StuckObserver: BatchObserver, Sendable {
-    private let held = Mutex(false)
+    private let held = Locked(false)
     private let condition = NSCondition()
 
     func hold() { self.held.withLock { $0 = true } }

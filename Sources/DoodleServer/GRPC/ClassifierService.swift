@@ -3,7 +3,6 @@ import DoodleGRPC
 import DoodleWire
 import Dispatch
 import GRPCCore
-import Synchronization
 
 /// `doodle.v1.Classifier` over gRPC. Requests go through the same validator and batcher as raw TCP, so both
 /// transports batch together and answer with the same codes and messages.
@@ -30,7 +29,7 @@ struct ClassifierService: Doodle_V1_Classifier.SimpleServiceProtocol {
                        response: RPCWriter<Doodle_V1_PredictResponse>, context: ServerContext) async throws {
         // Requests are submitted as they arrive (the batcher sees them all at once); one task writes the answers.
         let (answers, sink) = AsyncStream.makeStream(of: Doodle_V1_PredictResponse.self)
-        let pending = Mutex((inFlight: 0, inputDone: false))
+        let pending = Locked((inFlight: 0, inputDone: false))
         let finishIfDone: @Sendable () -> Void = {
             if pending.withLock({ $0.inputDone && $0.inFlight == 0 }) { sink.finish() }
         }

@@ -1,5 +1,5 @@
+import DoodleCore
 import Foundation
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -105,7 +105,7 @@ final class ChildProcess: Sendable {
 
 /// How a process ended: nil while it runs.
 final class ExitStatus: Sendable {
-    let status = Mutex<Int32?>(nil)
+    let status = Locked<Int32?>(nil)
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.

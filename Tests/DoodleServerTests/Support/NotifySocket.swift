@@ -1,3 +1,4 @@
+import DoodleCore
 import Foundation
 import Synchronization
 
@@ -21,7 +22,7 @@ final class NotifySocket: Sendable {
 
     let path: String
     private let fd: Int32
-    private let received = Mutex<[Message]>([])
+    private let received = Locked<[Message]>([])
     private let stopped = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
 
