@@ -59,6 +59,9 @@ public struct LoadGenerator: Sendable {
         public var firstErrorSeconds: Double?
         public var lastErrorSeconds: Double?
         public var okAfterLastError: Int
+        /// OK answers that came after the measured window (requests sent in it): their latency is in the
+        /// percentiles, but they are not in `ok` or the throughput.
+        public var okLate: Int
     }
 
     public var configuration: Configuration
@@ -79,13 +82,18 @@ public struct LoadGenerator: Sendable {
             var firstError: UInt64?
             var lastError: UInt64?
             var okAfterLastError = 0
+            /// OK answers that arrived after the measured window ended (in the latency histogram, not in throughput).
+            var okLate = 0
         }
 
         let state = Locked(State())
         let measureFrom: UInt64
+        /// When the measured window ends: answers after it count for latency, not for throughput.
+        let measureUntil: UInt64
 
-        init(measureFrom: UInt64) {
+        init(measureFrom: UInt64, measureUntil: UInt64 = .max) {
             self.measureFrom = measureFrom
+            self.measureUntil = measureUntil
         }
 
         func record(start: UInt64, end: UInt64, status: String?) {
@@ -96,6 +104,9 @@ public struct LoadGenerator: Sendable {
                     s.firstError = s.firstError ?? end
                     s.lastError = max(s.lastError ?? 0, end)
                     s.okAfterLastError = 0
+                } else if end > self.measureUntil {
+                    s.okLate += 1
+                    _ = s.histogram.record(max(1, (end - start) / 1000))
                 } else {
                     s.ok += 1
                     s.okAfterLastError += 1
@@ -115,7 +126,7 @@ public struct LoadGenerator: Sendable {
             let start = Self.now()
             let measureFrom = start + UInt64(c.warmupSeconds * 1e9)
             let end = measureFrom + UInt64(c.durationSeconds * 1e9)
-            let recorder = Recorder(measureFrom: measureFrom)
+            let recorder = Recorder(measureFrom: measureFrom, measureUntil: end)
             let plan = TCPLoadDriver.Plan(host: c.host, port: c.port, mode: c.mode, connections: max(1, c.connections),
                                           end: end, maxOutstandingPerConnection: max(1, c.maxOutstanding / max(1, c.connections)),
                                           seed: c.seed)
@@ -140,7 +151,7 @@ public struct LoadGenerator: Sendable {
         let start = Self.now()
         let measureFrom = start + UInt64(c.warmupSeconds * 1e9)
         let end = measureFrom + UInt64(c.durationSeconds * 1e9)
-        let recorder = Recorder(measureFrom: measureFrom)
+        let recorder = Recorder(measureFrom: measureFrom, measureUntil: end)
         let progress = c.progress ? Task { await Self.progressLoop(recorder: recorder, until: end) } : nil
         switch c.mode {
         case .closed(let depth):
@@ -158,7 +169,7 @@ public struct LoadGenerator: Sendable {
         let seconds = Double(min(Self.now(), end) - measureFrom) / 1e9
         return recorder.state.withLock { s in
             let h = s.histogram
-            let total = s.ok + s.errors.values.reduce(0, +)
+            let total = s.ok + s.okLate + s.errors.values.reduce(0, +)
             let modeName: String
             var offered: Double?
             switch c.mode {
@@ -174,7 +185,7 @@ public struct LoadGenerator: Sendable {
                           meanMicros: h.mean, errors: s.errors, offeredRatePerSecond: offered,
                           firstErrorSeconds: s.firstError.map { Double($0 &- measureFrom) / 1e9 },
                           lastErrorSeconds: s.lastError.map { Double($0 &- measureFrom) / 1e9 },
-                          okAfterLastError: s.okAfterLastError)
+                          okAfterLastError: s.okAfterLastError, okLate: s.okLate)
         }
     }
 

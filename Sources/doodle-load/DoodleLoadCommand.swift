@@ -81,6 +81,9 @@ struct DoodleLoadCommand: AsyncParsableCommand {
                      report.requests))
         print(String(format: "latency us   p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  max %.0f  mean %.1f", report.p50Micros,
                      report.p90Micros, report.p99Micros, report.p999Micros, report.maxMicros, report.meanMicros))
+        if report.okLate > 0 {
+            print("late         \(report.okLate) OK answers came after the window (in the latency, not the throughput)")
+        }
         print("errors       \(report.errors.isEmpty ? "none" : report.errors.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))")
     }
 }
