@@ -121,47 +121,40 @@ public struct LoadGenerator: Sendable {
 
     public func run() async throws -> Report {
         let c = self.configuration
-        if c.transport == .tcp {
-            // Raw TCP: every request is sent and timed on its connection's event loop (TCPLoadDriver).
-            let start = Self.now()
-            let measureFrom = start + UInt64(c.warmupSeconds * 1e9)
-            let end = measureFrom + UInt64(c.durationSeconds * 1e9)
-            let recorder = Recorder(measureFrom: measureFrom, measureUntil: end)
+        // gRPC channels connect before the clock starts; the raw-TCP driver connects inside the warm-up.
+        let channels: [any PredictChannel] = c.transport == .tcp ? [] : try await self.connectGRPC()
+        let measureFrom = Self.now() + UInt64(c.warmupSeconds * 1e9)
+        let end = measureFrom + UInt64(c.durationSeconds * 1e9)
+        let recorder = Recorder(measureFrom: measureFrom, measureUntil: end)
+        let progress = c.progress ? Task { await Self.progressLoop(recorder: recorder, until: end) } : nil
+        switch (c.transport, c.mode) {
+        case (.tcp, _):
+            // Raw TCP: every request is sent and timed on its connection's event loop.
             let plan = TCPLoadDriver.Plan(host: c.host, port: c.port, mode: c.mode, connections: max(1, c.connections),
                                           end: end, maxOutstandingPerConnection: max(1, c.maxOutstanding / max(1, c.connections)),
                                           seed: c.seed)
-            let driver = try TCPLoadDriver(plan: plan, inputs: self.inputs, recorder: recorder)
-            let progress = c.progress ? Task { await Self.progressLoop(recorder: recorder, until: end) } : nil
-            try await driver.run()
-            progress?.cancel()
-            return self.report(recorder: recorder, measureFrom: measureFrom, end: end)
+            try await TCPLoadDriver(plan: plan, inputs: self.inputs, recorder: recorder).run()
+        case (_, .closed(let depth)):
+            try await self.closedLoop(channels, depth: depth, end: end, recorder: recorder)
+        case (_, .open(let rate, let poisson)):
+            try await self.openLoop(channels, rate: rate, poisson: poisson, end: end, recorder: recorder)
         }
-        let connections = try await withThrowingTaskGroup(of: (any PredictChannel).self) { group in
+        progress?.cancel()
+        for channel in channels { await channel.close() }
+        return self.report(recorder: recorder, measureFrom: measureFrom, end: end)
+    }
+
+    private func connectGRPC() async throws -> [any PredictChannel] {
+        let c = self.configuration
+        return try await withThrowingTaskGroup(of: (any PredictChannel).self) { group in
             for _ in 0..<max(1, c.connections) {
                 group.addTask {
-                    switch c.transport {
-                    case .tcp: preconditionFailure("raw TCP runs on TCPLoadDriver")
-                    case .grpc: try GRPCPredictChannel(host: c.host, port: c.port)
-                    case .grpcStream: try GRPCStreamPredictChannel(host: c.host, port: c.port)
-                    }
+                    if c.transport == .grpcStream { return try GRPCStreamPredictChannel(host: c.host, port: c.port) }
+                    return try GRPCPredictChannel(host: c.host, port: c.port)
                 }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        let start = Self.now()
-        let measureFrom = start + UInt64(c.warmupSeconds * 1e9)
-        let end = measureFrom + UInt64(c.durationSeconds * 1e9)
-        let recorder = Recorder(measureFrom: measureFrom, measureUntil: end)
-        let progress = c.progress ? Task { await Self.progressLoop(recorder: recorder, until: end) } : nil
-        switch c.mode {
-        case .closed(let depth):
-            try await self.closedLoop(connections, depth: depth, end: end, recorder: recorder)
-        case .open(let rate, let poisson):
-            try await self.openLoop(connections, rate: rate, poisson: poisson, end: end, recorder: recorder)
-        }
-        progress?.cancel()
-        for conn in connections { await conn.close() }
-        return self.report(recorder: recorder, measureFrom: measureFrom, end: end)
     }
 
     private func report(recorder: Recorder, measureFrom: UInt64, end: UInt64) -> Report {

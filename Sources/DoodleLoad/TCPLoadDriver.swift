@@ -204,8 +204,9 @@ private final class LoadConnection: @unchecked Sendable {
         let id = self.nextID
         self.nextID += 1
         self.inFlight[id] = start
-        var buffer = channel.allocator.buffer(capacity: 1024)
-        self.writers[self.nextInput % self.writers.count].write(requestID: id, into: &buffer)
+        let writer = self.writers[self.nextInput % self.writers.count]
+        var buffer = channel.allocator.buffer(capacity: writer.maxFrameBytes)
+        writer.write(requestID: id, into: &buffer)
         self.nextInput += 1
         channel.write(buffer, promise: nil)
     }

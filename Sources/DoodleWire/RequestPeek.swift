@@ -90,6 +90,9 @@ public struct PredictFrameWriter: Sendable {
         self.body = try request.serializedBytes()
     }
 
+    /// The most bytes one frame of this request takes (header, tags, lengths, the largest request_id).
+    public var maxFrameBytes: Int { FrameDecoder.headerBytes + 1 + 10 + 1 + 10 + self.body.count }
+
     /// Appends one frame (header and payload) asking for this prediction under `requestID`.
     public func write(requestID: UInt64, into buffer: inout ByteBuffer) {
         let inner = 1 + varintSize(requestID) + self.body.count
