@@ -126,7 +126,7 @@ public final class DoodleConnection: Sendable {
 
 /// Routes responses to the calls waiting for them, by request_id. Lives on the channel's event loop.
 final class ResponseRouter: ChannelInboundHandler {
-    typealias InboundIn = InboundFrame
+    typealias InboundIn = ByteBuffer
 
     private var nextID: UInt64 = 1
     private var waiting: [UInt64: EventLoopPromise<Doodle_V1_ServerMessage>] = [:]
@@ -158,7 +158,7 @@ final class ResponseRouter: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = Self.unwrapInboundIn(data)
+        let frame = InboundFrame(framed: Self.unwrapInboundIn(data))
         guard let message = try? Doodle_V1_ServerMessage(serializedBytes: Array(frame.payload.readableBytesView)) else {
             self.failAll(ClientError(message: "the server sent an unreadable frame"))
             context.close(promise: nil)

@@ -51,6 +51,8 @@ public final class DynamicBatcher: @unchecked Sendable {
     }
 
     public let configuration: Configuration
+    /// What a full queue answers (built once: shedding at 10x overload must not format a message per request).
+    private let queueFullError: ServiceError
     private let condition = NSCondition()
     // Guarded by `condition`:
     private var queue: [Job?]
@@ -69,6 +71,7 @@ public final class DynamicBatcher: @unchecked Sendable {
     public init(predictor: Predictor, configuration: Configuration, observer: (any BatchObserver)? = nil) {
         precondition(configuration.workers >= 1 && configuration.maxBatch >= 1 && configuration.maxQueue >= 1)
         self.configuration = configuration
+        self.queueFullError = Self.queueFull(configuration.maxQueue)
         self.predictor = predictor
         self.observer = observer
         self.queue = [Job?](repeating: nil, count: configuration.maxQueue)
@@ -111,7 +114,7 @@ public final class DynamicBatcher: @unchecked Sendable {
         if self.count == self.queue.count {
             self.stats.rejectedQueueFull += 1
             self.condition.unlock()
-            completion(.failure(Self.queueFull(self.configuration.maxQueue)))
+            completion(.failure(self.queueFullError))
             return
         }
         self.queue[(self.head + self.count) % self.queue.count] = Job(request: request, completion: completion,
@@ -135,7 +138,7 @@ public final class DynamicBatcher: @unchecked Sendable {
         defer { self.condition.unlock() }
         guard self.count == self.queue.count else { return nil }
         self.stats.rejectedQueueFull += 1
-        return Self.queueFull(self.configuration.maxQueue)
+        return self.queueFullError
     }
 
     static func queueFull(_ maxQueue: Int) -> ServiceError {

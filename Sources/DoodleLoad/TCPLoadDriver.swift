@@ -288,13 +288,13 @@ private final class LoadConnection: @unchecked Sendable {
 
 /// Feeds a load connection its answers and tells it when the connection ends.
 private final class LoadConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = InboundFrame
+    typealias InboundIn = ByteBuffer
     private let connection: LoadConnection
 
     init(_ connection: LoadConnection) { self.connection = connection }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.connection.answered(Self.unwrapInboundIn(data))
+        self.connection.answered(InboundFrame(framed: Self.unwrapInboundIn(data)))
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -8,7 +8,7 @@ import SwiftProtobuf
 /// Serves one raw-TCP connection: reads framed `ClientMessage`s, hands predictions to the batcher, and writes
 /// `ServerMessage`s back as they complete (in any order; clients match them by request_id).
 final class ConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = InboundFrame
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let batcher: DynamicBatcher
@@ -20,6 +20,15 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Set by a drain: read nothing more, answer what was read, then close.
     private var draining = false
     private var context: ChannelHandlerContext?
+    /// Refusals of the current read (queue full), written together when the read completes.
+    private var sheds: ByteBuffer
+    private var shedCount = 0
+    /// The queue-full answer, encoded once (at the first refusal) without its request_id.
+    private var queueFullAnswer: PredictFrameWriter?
+    /// Not reading for `limits.shedPause` after refusing requests.
+    private var pausedAfterShedding = false
+    /// Drained and half-closed: what the client still sends is dropped unanswered until it closes.
+    private var lingering = false
 
     init(batcher: DynamicBatcher, model: ModelSlot, limits: ConnectionLimits, metrics: ServiceMetrics,
          activity: ConnectionActivity) {
@@ -28,6 +37,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.limits = limits
         self.metrics = metrics
         self.activity = activity
+        self.sheds = ByteBufferAllocator().buffer(capacity: 0)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -53,7 +63,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = Self.unwrapInboundIn(data)
+        guard !self.lingering else { return }
+        let frame = InboundFrame(framed: Self.unwrapInboundIn(data))
         self.metrics.tcpFrameRead()
         self.activity.bytesFramed += FrameDecoder.headerBytes + frame.payload.readableBytes
         self.activity.lastFrameAt = .now()
@@ -69,8 +80,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         // (Peeking only when full: every other frame pays one uncontended lock, not a scan of its bytes.)
         if self.batcher.isFull, let requestID = RequestPeek.predictRequestID(frame.payload),
            let full = self.batcher.rejectionIfFull() {
-            self.metrics.requestCompleted(.tcp, code: .resourceExhausted, nanos: 0)
-            self.send(.predict(.error(full, requestID: requestID)))
+            self.shed(requestID, because: full)
             return
         }
         let message: Doodle_V1_ClientMessage
@@ -130,7 +140,63 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if self.shedCount > 0 {
+            self.writeSheds()
+            self.pauseReadingAfterShedding(context: context)
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.writeSheds()  // too late to send, but counted
+        context.fireChannelInactive()
+    }
+
+    /// Refuses a prediction the full queue cannot take, before decoding it. Refusals of one read go out in one
+    /// write with one metrics update when the read completes: at 10x overload most frames are refused, and
+    /// every cycle they take is one the workers do not get.
+    private func shed(_ requestID: UInt64, because full: ServiceError) {
+        if self.queueFullAnswer == nil {
+            self.queueFullAnswer = try? PredictFrameWriter(answering: .error(full))
+        }
+        guard let answer = self.queueFullAnswer else {
+            self.metrics.requestCompleted(.tcp, code: .resourceExhausted, nanos: 0)
+            self.send(.predict(.error(full, requestID: requestID)))
+            return
+        }
+        answer.write(requestID: requestID, into: &self.sheds)
+        self.shedCount += 1
+    }
+
+    private func writeSheds() {
+        guard self.shedCount > 0 else { return }
+        self.metrics.tcpRequestsShed(self.shedCount)
+        self.shedCount = 0
+        let frames = self.sheds
+        self.sheds = ByteBufferAllocator().buffer(capacity: 0)
+        self.write(frames, answersFrame: false)
+    }
+
+    /// Overload backpressure: a connection whose requests were just refused reads nothing for
+    /// `limits.shedPause`. What it sends meanwhile waits in TCP's buffers, and is then taken (if the queue has
+    /// room) or refused many frames per read, so that refusing costs few system calls and leaves the CPU to the
+    /// workers. Every frame read is still answered; a connection that was not refused is never paused.
+    private func pauseReadingAfterShedding(context: ChannelHandlerContext) {
+        guard self.limits.shedPause > .zero, !self.pausedAfterShedding, !self.draining else { return }
+        self.pausedAfterShedding = true
+        try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: TimeAmount(self.limits.shedPause)) {
+            let handler = bound.value
+            handler.pausedAfterShedding = false
+            guard !handler.draining, let context = handler.context else { return }
+            try? context.channel.syncOptions?.setOption(.autoRead, value: true)
+        }
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.writeSheds()
         guard let framing = error as? FramingError, context.channel.isActive else {
             context.close(promise: nil)
             return
@@ -158,15 +224,27 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// While draining, closes once nothing is in flight, after the last response has left (writes complete in
-    /// order, so an empty write completing means all before it have).
+    /// order, so an empty write completing means all before it have). The close is a lingering one: first a
+    /// FIN, then whatever the client still sends is read and dropped until it closes (or `lingerTimeout`).
+    /// Closing outright with unread requests in the socket sends a RST at once: answers still in the send
+    /// buffer are discarded, and a client may act on the reset before reading those that arrived.
     private func closeIfDrained() {
         guard self.draining, self.activity.inFlight == 0, let context = self.context else { return }
         self.draining = false
         let done = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: done)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let channel = context.channel
-        done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        done.futureResult.whenComplete { _ in
+            bound.value.lingering = true
+            channel.close(mode: .output, promise: nil)
+            try? channel.syncOptions?.setOption(.autoRead, value: true)
+            channel.eventLoop.scheduleTask(in: Self.lingerTimeout) { channel.close(promise: nil) }
+        }
     }
+
+    /// Longest a drained connection waits for its client to close after the server's FIN.
+    static let lingerTimeout = TimeAmount.seconds(2)
 
     /// Writes now and flushes once the event loop has run what is already queued, so a batch's responses
     /// to one connection leave in one system call.

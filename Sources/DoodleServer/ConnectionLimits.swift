@@ -12,6 +12,10 @@ public struct ConnectionLimits: Sendable, Equatable {
     public var frameTimeout = Duration.seconds(10)
     /// Answers waiting for a client that does not read; beyond this the connection is closed.
     public var maxWriteBufferBytes = 4 << 20
+    /// After a read in which requests were refused because the queue was full, the connection reads nothing
+    /// for this long (zero: never pauses). Overloaded, the requests then wait in TCP's buffers and are taken
+    /// or refused many per read, instead of the event loop spending the workers' CPU refusing a few per read.
+    public var shedPause = Duration.milliseconds(100)
 
     public init() {}
 }

@@ -118,7 +118,8 @@ final class RefuseConnection: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         let answer = ConnectionHandler.encode(.with { $0.predict = .error(ServiceError(.resourceExhausted, self.message)) })
-        context.writeAndFlush(Self.wrapOutboundOut(answer)).whenComplete { _ in context.close(promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(Self.wrapOutboundOut(answer)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}  // nothing it sends is read

@@ -136,6 +136,19 @@ public final class ServiceMetrics: BatchObserver, Sendable {
         self.requestDuration[transport]!.record(.nanoseconds(Int64(clamping: nanos)))
     }
 
+    /// `count` raw-TCP predictions refused unread because the queue was full, answered with RESOURCE_EXHAUSTED
+    /// (recorded together, once per read, so that shedding stays cheap).
+    public func tcpRequestsShed(_ count: Int) {
+        guard count > 0 else { return }
+        self.requests[.tcp]![Self.resourceExhaustedIndex].increment(by: Int64(count))
+        let duration = self.requestDuration[.tcp]!
+        for _ in 0..<count { duration.recordNanoseconds(0) }
+        self.framesWritten.increment(by: Int64(count))
+        self.tcpFrames.written.add(count, ordering: .relaxed)
+    }
+
+    private static let resourceExhaustedIndex = StatusCode.allCases.firstIndex(of: .resourceExhausted)!
+
     public func connectionOpened(_ transport: Transport) { self.openConnections[transport]!.increment(by: 1) }
     public func connectionClosed(_ transport: Transport) { self.openConnections[transport]!.increment(by: -1) }
 

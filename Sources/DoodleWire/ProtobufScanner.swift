@@ -44,12 +44,20 @@ struct ProtobufScanner {
 
 /// Writes the varint encoding of `value`.
 func writeVarint(_ value: UInt64, into buffer: inout ByteBuffer) {
+    buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 10) { storeVarint(value, at: $0.baseAddress!) }
+}
+
+/// Stores the varint encoding of `value` at `pointer` (room for 10 bytes) and returns its length.
+func storeVarint(_ value: UInt64, at pointer: UnsafeMutableRawPointer) -> Int {
     var v = value
+    var n = 0
     while v >= 0x80 {
-        buffer.writeInteger(UInt8(truncatingIfNeeded: v) | 0x80)
+        pointer.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, toByteOffset: n, as: UInt8.self)
         v >>= 7
+        n += 1
     }
-    buffer.writeInteger(UInt8(v))
+    pointer.storeBytes(of: UInt8(v), toByteOffset: n, as: UInt8.self)
+    return n + 1
 }
 
 /// Bytes in the varint encoding of `value`.

@@ -77,32 +77,52 @@ public enum ResponsePeek {
     }
 }
 
-/// Writes framed `ClientMessage`s carrying a `PredictRequest` from its bytes without the request_id (encoded
-/// once), adding a request_id per send: what a load generator sends millions of times costs a copy, not an
-/// encode. (Protobuf parsers merge fields in any order, so the id may come first.)
+/// Writes framed predict messages from bytes encoded once without the request_id, adding a request_id per
+/// frame: what is sent millions of times costs a copy, not an encode. Requests (`ClientMessage.predict`) and
+/// answers (`ServerMessage.predict`) share the layout: field 1 of the outer message, request_id field 1 inside.
+/// (Protobuf parsers merge fields in any order, so the id may come first.)
 public struct PredictFrameWriter: Sendable {
     private let body: [UInt8]
 
-    /// `request` is encoded once, without its request_id.
+    /// Frames of `ClientMessage`s asking for `request` (encoded once, without its request_id): a load
+    /// generator's requests.
     public init(_ request: Doodle_V1_PredictRequest) throws {
         var request = request
         request.requestID = 0
         self.body = try request.serializedBytes()
     }
 
-    /// The most bytes one frame of this request takes (header, tags, lengths, the largest request_id).
+    /// Frames of `ServerMessage`s answering with `response` (encoded once, without its request_id): the
+    /// server's refusals under overload.
+    public init(answering response: Doodle_V1_PredictResponse) throws {
+        var response = response
+        response.requestID = 0
+        self.body = try response.serializedBytes()
+    }
+
+    /// The most bytes one frame takes (header, tags, lengths, the largest request_id).
     public var maxFrameBytes: Int { FrameDecoder.headerBytes + 1 + 10 + 1 + 10 + self.body.count }
 
-    /// Appends one frame (header and payload) asking for this prediction under `requestID`.
+    /// Appends one frame (header and payload) carrying the message under `requestID`.
     public func write(requestID: UInt64, into buffer: inout ByteBuffer) {
         let inner = 1 + varintSize(requestID) + self.body.count
         let payload = 1 + varintSize(UInt64(inner)) + inner
-        buffer.writeInteger(UInt8(0))
-        buffer.writeInteger(UInt32(payload))
-        buffer.writeInteger(UInt8(0x0a))  // ClientMessage.predict, length-delimited
-        writeVarint(UInt64(inner), into: &buffer)
-        buffer.writeInteger(UInt8(0x08))  // PredictRequest.request_id, varint
-        writeVarint(requestID, into: &buffer)
-        buffer.writeBytes(self.body)
+        // One capacity check and direct stores: the server writes one of these per refused request.
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: FrameDecoder.headerBytes + payload) { out in
+            let p = out.baseAddress!
+            p.storeBytes(of: UInt8(0), as: UInt8.self)
+            p.storeBytes(of: UInt32(payload).bigEndian, toByteOffset: 1, as: UInt32.self)
+            var n = FrameDecoder.headerBytes
+            p.storeBytes(of: UInt8(0x0a), toByteOffset: n, as: UInt8.self)  // field 1 (predict), length-delimited
+            n += 1
+            n += storeVarint(UInt64(inner), at: p + n)
+            p.storeBytes(of: UInt8(0x08), toByteOffset: n, as: UInt8.self)  // request_id, varint
+            n += 1
+            n += storeVarint(requestID, at: p + n)
+            self.body.withUnsafeBytes { body in
+                if let base = body.baseAddress { (p + n).copyMemory(from: base, byteCount: body.count) }
+            }
+            return n + self.body.count
+        }
     }
 }

@@ -43,6 +43,7 @@ struct Doodled: AsyncParsableCommand {
     @Option(help: Self.help("idle-timeout")) var idleTimeout: String?
     @Option(help: Self.help("frame-timeout")) var frameTimeout: String?
     @Option(help: Self.help("max-write-buffer")) var maxWriteBuffer: String?
+    @Option(help: Self.help("shed-pause-ms")) var shedPauseMs: String?
     @Option(help: Self.help("kernels")) var kernels: String?
     @Option(help: Self.help("log-level")) var logLevel: String?
     @Option(help: Self.help("drain-timeout")) var drainTimeout: String?
@@ -62,6 +63,7 @@ struct Doodled: AsyncParsableCommand {
             ("max-coordinate", self.maxCoordinate), ("max-candidates", self.maxCandidates),
             ("max-connections", self.maxConnections), ("idle-timeout", self.idleTimeout),
             ("frame-timeout", self.frameTimeout), ("max-write-buffer", self.maxWriteBuffer),
+            ("shed-pause-ms", self.shedPauseMs),
             ("kernels", self.kernels), ("log-level", self.logLevel), ("drain-timeout", self.drainTimeout),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })

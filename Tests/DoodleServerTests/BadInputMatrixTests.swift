@@ -182,8 +182,14 @@ struct BadInputMatrixTests {
         },
         BadInputCase(input: "deadline already past (1 ms, behind 300 queued stroke requests)", expected: (.deadlineExceeded, true)) { c in
             let drawing = strokes([[(0, 0), (255, 255), (0, 255), (255, 0)]], format: .raw)
-            for i in 0..<300 { try c.send(predict { $0.requestID = UInt64(i + 1); $0.strokes = drawing }) }
-            try c.send(predict { $0.requestID = 1000; $0.bitmap = Data(count: 784); $0.deadlineMs = 1 })
+            // One write, so that the server reads the 300 before the one with the deadline, however slow the client.
+            var burst = ByteBuffer()
+            for i in 0..<300 {
+                writeFrame(try predict { $0.requestID = UInt64(i + 1); $0.strokes = drawing }.serializedBytes() as [UInt8], into: &burst)
+            }
+            writeFrame(try predict { $0.requestID = 1000; $0.bitmap = Data(count: 784); $0.deadlineMs = 1 }.serializedBytes() as [UInt8],
+                       into: &burst)
+            c.send(Array(burst.readableBytesView))
             var last: Doodle_V1_PredictResponse?
             for _ in 0...300 { if let r = c.readPredict(), r.requestID == 1000 { last = r } }
             return BadInputOutcome(status: last.map { StatusCode(rawValue: $0.status.code.rawValue)! }, open: stillOpen(c),

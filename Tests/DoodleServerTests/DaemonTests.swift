@@ -155,8 +155,7 @@ struct DaemonTests {
             #expect(unmatched.first?.predict.status.message.contains("compressed") == true)
 
             try await bad.sendRaw([0, 0x7F, 0xFF, 0xFF, 0xFF])  // 2 GiB declared
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(!bad.isActive)
+            #expect(await eventually(timeout: .seconds(10)) { !bad.isActive })
 
             let other = try await DoodleConnection.connect(host: "127.0.0.1", port: port)
             #expect(try await other.predict(.with { $0.bitmap = Data(Self.pairs[2].bitmap!) }).status.code == .ok)

@@ -78,7 +78,8 @@ struct GRPCAndMetricsTests {
             let script = Paths.repoRoot.appendingPathComponent("clients/python/grpc_interop_check.py").path
             let drawings = Paths.shared.appendingPathComponent("simplified.ndjson.gz").path
             let (status, output) = try await run("python3", [script, "--target", "127.0.0.1:\(daemon.grpcPort!)",
-                                                       "--drawings", drawings, "--stream", "300"])
+                                                       "--drawings", drawings, "--stream", "300",
+                                                       "--timeout", "\(TestTime.scaled(seconds: 10))"])
             #expect(status == 0, "\(output)")
             #expect(output.contains("\"stream_answers\": 300"), "\(output)")
             let (code, text) = try httpGet(port: daemon.httpAddress!.port!, path: "/metrics")

@@ -50,6 +50,8 @@ struct LoadReport: Decodable {
     let errors: [String: Int]
     let lastErrorSeconds: Double?
     let okAfterLastError: Int
+    /// OK answers that arrived after the measured window (counted for latency, not throughput).
+    let okLate: Int
 }
 
 func report(_ load: ChildProcess) throws -> LoadReport {
@@ -136,13 +138,14 @@ struct LifecycleTests {
         let read = try #require(logField(log, "tcp_frames_read"), "\(log)")
         let answered = try #require(logField(log, "tcp_frames_answered"), "\(log)")
         let result = try report(load)
-        print("drain: doodled read \(read) requests and answered \(answered); the client got \(result.ok) OK, errors \(result.errors)")
+        print("drain: doodled read \(read) requests and answered \(answered); the client got \(result.ok) OK "
+              + "(+\(result.okLate) after its window), errors \(result.errors)")
         #expect(read > 100)
         #expect(read == answered)
         #expect(log.contains("drain=complete"))
         // Everything the client got an answer for is OK (the workers ran to the end); its other requests were
         // never read (the connection closed under them, or no connection could be made afterwards).
-        #expect(result.ok == answered)
+        #expect(result.ok + result.okLate == answered)
         #expect(Set(result.errors.keys).isSubset(of: ["connection_lost", "connect_failed"]), "\(result.errors)")
     }
 

@@ -42,19 +42,35 @@ struct RequestPeekTests {
         #expect(ResponsePeek.predictOutcome(ByteBuffer(bytes: [0x0a, 0x05, 0x08])) == nil)
     }
 
-    @Test("PredictFrameWriter's frames decode as the request with the id it was given")
-    func frameWriter() throws {
-        let request = Doodle_V1_PredictRequest.with { $0.bitmap = Data((0..<784).map { UInt8($0 % 251) }); $0.topK = 3; $0.requestID = 5 }
-        let writer = try PredictFrameWriter(request)
-        for id: UInt64 in [0, 1, 127, 128, 300, 1 << 40, .max] {
+    /// Each id's frame from `writer`, checked to be one whole frame with flags 0, as (id, payload).
+    func framesWritten(by writer: PredictFrameWriter) throws -> [(id: UInt64, payload: ByteBuffer)] {
+        try [0, 1, 127, 128, 300, 1 << 40, .max].map { (id: UInt64) in
             var buffer = ByteBuffer()
             writer.write(requestID: id, into: &buffer)
             let frame = try #require(try FrameDecoder(maxFrameBytes: 1 << 20).next(&buffer))
             #expect(buffer.readableBytes == 0 && frame.flags == 0)
-            let message = try Doodle_V1_ClientMessage(serializedBytes: Array(frame.payload.readableBytesView))
+            return (id, frame.payload)
+        }
+    }
+
+    @Test("PredictFrameWriter's frames decode as the request with the id it was given")
+    func frameWriter() throws {
+        let request = Doodle_V1_PredictRequest.with { $0.bitmap = Data((0..<784).map { UInt8($0 % 251) }); $0.topK = 3; $0.requestID = 5 }
+        for (id, payload) in try self.framesWritten(by: PredictFrameWriter(request)) {
             var expected = request
             expected.requestID = id
-            #expect(message.predict == expected)
+            #expect(try Doodle_V1_ClientMessage(serializedBytes: Array(payload.readableBytesView)).predict == expected)
+        }
+    }
+
+    @Test("PredictFrameWriter(answering:) frames decode as the answer with the id it was given")
+    func answerWriter() throws {
+        let answer = Doodle_V1_PredictResponse.error(ServiceError(.resourceExhausted, "the request queue is full"))
+        for (id, payload) in try self.framesWritten(by: PredictFrameWriter(answering: answer)) {
+            var expected = answer
+            expected.requestID = id
+            #expect(try Doodle_V1_ServerMessage(serializedBytes: Array(payload.readableBytesView)).predict == expected)
+            #expect(ResponsePeek.predictOutcome(payload)! == (id, Int(Doodle_V1_StatusCode.resourceExhausted.rawValue)))
         }
     }
 }

@@ -51,7 +51,7 @@ struct ScaleOutTests {
         #expect(await waitForTraffic(httpPorts: [a.httpPort, b.httpPort], frames: 2000))
         a.child.signal(SIGKILL)
         let killedAt = Date()
-        #expect(await load.waitForExit() == 0)
+        #expect(await load.waitForExit() == 0, "doodle-load: \(load.standardError.prefix(5000))")
         let result = try report(load)
         let loadEnded = Date()
         let failed = result.errors.values.reduce(0, +)

@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--target", required=True)
     ap.add_argument("--drawings", required=True, type=Path)
     ap.add_argument("--stream", type=int, default=200, help="drawings sent on one PredictStream")
+    ap.add_argument("--timeout", type=float, default=10.0, help="seconds each call may take")
     args = ap.parse_args()
 
     records = []
@@ -54,28 +55,28 @@ def main() -> None:
 
     seen: dict = {}
     with grpc.insecure_channel(args.target) as channel:
-        grpc.channel_ready_future(channel).result(timeout=10)
+        grpc.channel_ready_future(channel).result(timeout=args.timeout)
         stub = pb_grpc.ClassifierStub(channel)
         health = health_pb2_grpc.HealthStub(channel)
 
-        info = stub.GetModelInfo(pb.ModelInfoRequest(request_id=7), timeout=10)
+        info = stub.GetModelInfo(pb.ModelInfoRequest(request_id=7), timeout=args.timeout)
         expect(info.request_id == 7, "GetModelInfo echoes request_id")
         expect(len(info.labels) == 345 and info.input_height == 28 and info.input_width == 28, "model info shape")
         seen["labels"] = len(info.labels)
         seen["model"] = f"{info.model_name} {info.model_version} {info.quantization}"
 
-        r = stub.Predict(drawing_request(pb, records[0], 1), timeout=10)
+        r = stub.Predict(drawing_request(pb, records[0], 1), timeout=args.timeout)
         expect(r.request_id == 1 and len(r.predictions) == 3, "Predict answers top-3")
         expect(r.status.code == pb.OK, "Predict status OK")
         expect(r.predictions[0].label == info.labels[r.predictions[0].class_index], "label matches index")
         seen["predict_top1"] = r.predictions[0].label
         seen["predict_truth"] = records[0]["word"]
 
-        bitmap = stub.Predict(pb.PredictRequest(request_id=2, bitmap=bytes(784), top_k=5), timeout=10)
+        bitmap = stub.Predict(pb.PredictRequest(request_id=2, bitmap=bytes(784), top_k=5), timeout=args.timeout)
         expect(len(bitmap.predictions) == 5, "bitmap Predict answers top-5")
 
         try:
-            stub.Predict(pb.PredictRequest(request_id=3, bitmap=bytes(100)), timeout=10)
+            stub.Predict(pb.PredictRequest(request_id=3, bitmap=bytes(100)), timeout=args.timeout)
             expect(False, "a 100-byte bitmap must fail")
         except grpc.RpcError as e:
             expect(e.code() == grpc.StatusCode.INVALID_ARGUMENT, f"bad bitmap -> INVALID_ARGUMENT, got {e.code()}")
@@ -92,14 +93,14 @@ def main() -> None:
         seen["stream_top1"] = round(correct / len(records), 3)
 
         for service in ("", "doodle.v1.Classifier"):
-            h = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+            h = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=args.timeout)
             expect(h.status == health_pb2.HealthCheckResponse.SERVING, f"health '{service}' SERVING")
         try:
-            health.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=10)
+            health.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=args.timeout)
             expect(False, "unknown service must fail")
         except grpc.RpcError as e:
             expect(e.code() == grpc.StatusCode.NOT_FOUND, "unknown service -> NOT_FOUND")
-        watch = health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=10)
+        watch = health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=args.timeout)
         first = next(watch)
         expect(first.status == health_pb2.HealthCheckResponse.SERVING, "Watch starts with SERVING")
         watch.cancel()

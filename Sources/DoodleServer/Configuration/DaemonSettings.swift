@@ -32,6 +32,7 @@ public struct DaemonSettings: Sendable, Equatable {
     public var idleTimeoutSeconds = 300.0
     public var frameTimeoutSeconds = 10.0
     public var maxWriteBuffer = 4 << 20
+    public var shedPauseMillis = 100
     /// nil = the fastest kernels the CPU supports.
     public var kernels: KernelISA?
     public var logLevel = Logger.Level.info
@@ -60,6 +61,7 @@ public struct DaemonSettings: Sendable, Equatable {
         config.connectionLimits.idleTimeout = .seconds(self.idleTimeoutSeconds)
         config.connectionLimits.frameTimeout = .seconds(self.frameTimeoutSeconds)
         config.connectionLimits.maxWriteBufferBytes = self.maxWriteBuffer
+        config.connectionLimits.shedPause = .milliseconds(self.shedPauseMillis)
         config.isa = self.kernels
         config.drainTimeout = .seconds(self.drainTimeoutSeconds)
         return config
@@ -118,6 +120,8 @@ extension DaemonSettings {
                  \.frameTimeoutSeconds, maximum: 3600),
         .integer("max-write-buffer", "Bytes of answers a client that does not read may leave waiting; then it is cut off.",
                  \.maxWriteBuffer, minimum: 65_536),
+        .integer("shed-pause-ms", "Milliseconds a raw-TCP connection reads nothing after some of its requests were refused for a full queue (0 = never).",
+                 \.shedPauseMillis, minimum: 0),
         SettingSpec(name: "kernels", help: "Kernel path: reference, avx2, avx512vnni or auto (the fastest supported).",
                     parse: { text, settings throws(SettingValueError) in
                         if text == "auto" { settings.kernels = nil; return }

@@ -59,7 +59,7 @@ final class ChildProcess: Sendable {
 
     /// The exit status (negative: killed by that signal), or nil if still running after `timeout`.
     func waitForExit(timeout: Duration = .seconds(120)) async -> Int32? {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = ContinuousClock.now + TestTime.scaled(timeout)
         while ContinuousClock.now < deadline {
             if let status = self.exit.status.withLock({ $0 }) { return status }
             if let status = self.reapIfZombie() { return status }
@@ -126,9 +126,26 @@ func freePort() -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-/// Polls `condition` until it holds; false on timeout.
+/// How much longer than usual the tests' waits may take: `DOODLE_TEST_TIME_SCALE` (default 1), for runs under a
+/// sanitizer, which slows everything several-fold. Scales how long a test waits for something, never what it
+/// expects to happen.
+enum TestTime {
+    static let scale: Double = {
+        guard let text = ProcessInfo.processInfo.environment["DOODLE_TEST_TIME_SCALE"], let value = Double(text),
+              value >= 1 else { return 1 }
+        return value
+    }()
+
+    /// `duration` stretched by `scale`.
+    static func scaled(_ duration: Duration) -> Duration { duration * scale }
+
+    /// `seconds` stretched by `scale`.
+    static func scaled(seconds: Double) -> Double { seconds * scale }
+}
+
+/// Polls `condition` until it holds; false on timeout (scaled by `TestTime`).
 func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
+    let deadline = ContinuousClock.now + TestTime.scaled(timeout)
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
         try? await Task.sleep(for: .milliseconds(25))

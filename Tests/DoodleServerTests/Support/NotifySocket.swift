@@ -60,7 +60,7 @@ final class NotifySocket: Sendable {
     /// The first message after index `after` for which `predicate` holds, waiting up to `timeout`.
     func first(after: Int = 0, timeout: Duration = .seconds(30),
                where predicate: (Message) -> Bool) async -> (index: Int, message: Message)? {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = ContinuousClock.now + TestTime.scaled(timeout)
         while ContinuousClock.now < deadline {
             let all = self.messages
             if after < all.count, let index = all[after...].firstIndex(where: predicate) { return (index, all[index]) }

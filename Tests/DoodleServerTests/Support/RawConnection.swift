@@ -62,7 +62,7 @@ final class RawConnection: @unchecked Sendable {  // one reader at a time; sends
 
     /// The next frame from the server, or closed / timed out.
     func read(timeout: Double = 5) -> Read {
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = Date().addingTimeInterval(TestTime.scaled(seconds: timeout))
         while true {
             if self.buffer.count >= 5 {
                 let length = Int(self.buffer[1]) << 24 | Int(self.buffer[2]) << 16 | Int(self.buffer[3]) << 8 | Int(self.buffer[4])
