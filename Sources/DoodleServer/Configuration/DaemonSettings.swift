@@ -32,7 +32,7 @@ public struct DaemonSettings: Sendable, Equatable {
     public var idleTimeoutSeconds = 300.0
     public var frameTimeoutSeconds = 10.0
     public var maxWriteBuffer = 4 << 20
-    public var shedPauseMillis = 100
+    public var shedPauseMillis = 250
     /// nil = the fastest kernels the CPU supports.
     public var kernels: KernelISA?
     public var logLevel = Logger.Level.info
