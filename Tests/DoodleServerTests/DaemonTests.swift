@@ -155,7 +155,7 @@ struct DaemonTests {
             #expect(unmatched.first?.predict.status.message.contains("compressed") == true)
 
             try await bad.sendRaw([0, 0x7F, 0xFF, 0xFF, 0xFF])  // 2 GiB declared
-            #expect(await eventually(timeout: .seconds(10)) { !bad.isActive })
+            #expect(await eventually { !bad.isActive })
 
             let other = try await DoodleConnection.connect(host: "127.0.0.1", port: port)
             #expect(try await other.predict(.with { $0.bitmap = Data(Self.pairs[2].bitmap!) }).status.code == .ok)
