@@ -41,6 +41,11 @@ def main(path: str) -> None:
     c1_core = rows.get("doodled/tcp/bitmaps/c1-one-core") or {}
     floor = rows.get("floor/c-echo/unpinned") or {}
     floor_core = rows.get("floor/c-echo/one-core") or {}
+    def poisson_check(of: str, poisson: float, uniform: float, sustained: bool) -> tuple[str, bool]:
+        invalid = "" if sustained else "; INVALID: a run shed load or fell behind its rate (overloaded)"
+        return (f"Poisson vs uniform p99 at 80 % of {of}: {poisson:.0f} / {uniform:.0f} us = {poisson / uniform:.2f}x "
+                f"(bar <= 1.5x){invalid}", sustained and poisson <= 1.5 * uniform)
+
     checks = [
         (f"saturated bitmaps vs peer: {bitmaps / peer_bitmaps:.1f}x (bar >= 10x)", bitmaps >= 10 * peer_bitmaps),
         (f"saturated strokes vs peer: {strokes / peer_strokes:.1f}x (bar >= 10x)", strokes >= 10 * peer_strokes),
@@ -54,12 +59,8 @@ def main(path: str) -> None:
          f"p99 {floor_core.get('p99Micros', 0):.0f} us",
          c1_core.get("p50Micros", 1e9) <= 60 and c1_core.get("p99Micros", 1e9) <= 200),
         (f"batching vs --max-batch 1: {bitmaps / nobatch:.2f}x (bar >= 5x)", bitmaps >= 5 * nobatch),
-        (f"Poisson vs uniform p99 at 80 % of open-loop capacity ({open_capacity:.0f}/s): {poisson:.0f} / {uniform:.0f} us "
-         f"= {poisson / uniform:.2f}x (bar <= 1.5x){'' if sustained else '; INVALID: a run shed load or fell behind its rate (overloaded)'}",
-         sustained and poisson <= 1.5 * uniform),
-        (f"Poisson vs uniform p99 at 80 % of closed-loop capacity: {poisson_closed:.0f} / {uniform_closed:.0f} us "
-         f"= {poisson_closed / uniform_closed:.2f}x (bar <= 1.5x){'' if sustained_closed else '; INVALID: a run shed load or fell behind its rate (overloaded)'}",
-         sustained_closed and poisson_closed <= 1.5 * uniform_closed),
+        poisson_check(f"open-loop capacity ({open_capacity:.0f}/s)", poisson, uniform, sustained),
+        poisson_check("closed-loop capacity", poisson_closed, uniform_closed, sustained_closed),
         (f"gRPC {grpc:.0f}/s (bar >= 20,000)", grpc >= 20_000),
     ]
     print()

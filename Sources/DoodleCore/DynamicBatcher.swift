@@ -52,7 +52,7 @@ public final class DynamicBatcher: @unchecked Sendable {
 
     public let configuration: Configuration
     /// What a full queue answers (built once: shedding at 10x overload must not format a message per request).
-    private let queueFullError: ServiceError
+    public let queueFullError: ServiceError
     private let condition = NSCondition()
     // Guarded by `condition`:
     private var queue: [Job?]
@@ -71,7 +71,8 @@ public final class DynamicBatcher: @unchecked Sendable {
     public init(predictor: Predictor, configuration: Configuration, observer: (any BatchObserver)? = nil) {
         precondition(configuration.workers >= 1 && configuration.maxBatch >= 1 && configuration.maxQueue >= 1)
         self.configuration = configuration
-        self.queueFullError = Self.queueFull(configuration.maxQueue)
+        self.queueFullError = ServiceError(.resourceExhausted,
+                                           "the request queue is full (\(configuration.maxQueue) waiting)")
         self.predictor = predictor
         self.observer = observer
         self.queue = [Job?](repeating: nil, count: configuration.maxQueue)
@@ -139,10 +140,6 @@ public final class DynamicBatcher: @unchecked Sendable {
         guard self.count == self.queue.count else { return nil }
         self.stats.rejectedQueueFull += 1
         return self.queueFullError
-    }
-
-    static func queueFull(_ maxQueue: Int) -> ServiceError {
-        ServiceError(.resourceExhausted, "the request queue is full (\(maxQueue) waiting)")
     }
 
     /// Requests waiting for a worker.

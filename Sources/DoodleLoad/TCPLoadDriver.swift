@@ -84,6 +84,8 @@ private final class LoadConnection: @unchecked Sendable {
     private var rng: SplitMix64
     /// Due while no connection was up; sent when one is.
     private var waiting: [UInt64] = []
+    /// Whether the next arrival's timer is set (one per connection, however often it reconnects).
+    private var arrivalTimerSet = false
     private var flushPending = false
 
     init(index: Int, plan: TCPLoadDriver.Plan, writers: [PredictFrameWriter], recorder: LoadGenerator.Recorder,
@@ -237,10 +239,14 @@ private final class LoadConnection: @unchecked Sendable {
         self.finishIfDone()
     }
 
-    /// Open loop: sends what has fallen due, then sleeps until the next arrival.
+    /// Open loop: sets the timer for the next arrival, unless it is set already or arrivals have ended.
     private func scheduleArrivals() {
-        guard self.channel != nil || self.connecting else { return }
-        self.eventLoop.scheduleTask(deadline: .uptimeNanoseconds(self.nextDue)) { self.arrive() }
+        guard !self.arrivalTimerSet, self.nextDue < self.plan.end else { return }
+        self.arrivalTimerSet = true
+        self.eventLoop.scheduleTask(deadline: .uptimeNanoseconds(self.nextDue)) {
+            self.arrivalTimerSet = false
+            self.arrive()
+        }
     }
 
     private func arrive() {
@@ -258,7 +264,7 @@ private final class LoadConnection: @unchecked Sendable {
         }
         self.flushSoon()
         if self.nextDue < self.plan.end {
-            self.eventLoop.scheduleTask(deadline: .uptimeNanoseconds(self.nextDue)) { self.arrive() }
+            self.scheduleArrivals()
         } else {
             self.finishIfDone()
         }

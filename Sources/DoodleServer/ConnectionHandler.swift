@@ -23,16 +23,17 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Refusals of the current read (queue full), written together when the read completes.
     private var sheds: ByteBuffer
     private var shedCount = 0
-    /// The queue-full answer, encoded once (at the first refusal) without its request_id.
-    private var queueFullAnswer: PredictFrameWriter?
+    /// The queue-full answer, encoded once per server without its request_id.
+    private let queueFullAnswer: PredictFrameWriter
     /// Not reading for `limits.shedPause` after refusing requests.
     private var pausedAfterShedding = false
     /// Drained and half-closed: what the client still sends is dropped unanswered until it closes.
     private var lingering = false
 
-    init(batcher: DynamicBatcher, model: ModelSlot, limits: ConnectionLimits, metrics: ServiceMetrics,
-         activity: ConnectionActivity) {
+    init(batcher: DynamicBatcher, queueFullAnswer: PredictFrameWriter, model: ModelSlot, limits: ConnectionLimits,
+         metrics: ServiceMetrics, activity: ConnectionActivity) {
         self.batcher = batcher
+        self.queueFullAnswer = queueFullAnswer
         self.model = model
         self.limits = limits
         self.metrics = metrics
@@ -79,8 +80,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         // Overloaded: shed a prediction before decoding and validating it, so that refusing costs next to nothing.
         // (Peeking only when full: every other frame pays one uncontended lock, not a scan of its bytes.)
         if self.batcher.isFull, let requestID = RequestPeek.predictRequestID(frame.payload),
-           let full = self.batcher.rejectionIfFull() {
-            self.shed(requestID, because: full)
+           self.batcher.rejectionIfFull() != nil {
+            self.shed(requestID)
             return
         }
         let message: Doodle_V1_ClientMessage
@@ -156,16 +157,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Refuses a prediction the full queue cannot take, before decoding it. Refusals of one read go out in one
     /// write with one metrics update when the read completes: at 10x overload most frames are refused, and
     /// every cycle they take is one the workers do not get.
-    private func shed(_ requestID: UInt64, because full: ServiceError) {
-        if self.queueFullAnswer == nil {
-            self.queueFullAnswer = try? PredictFrameWriter(answering: .error(full))
-        }
-        guard let answer = self.queueFullAnswer else {
-            self.metrics.requestCompleted(.tcp, code: .resourceExhausted, nanos: 0)
-            self.send(.predict(.error(full, requestID: requestID)))
-            return
-        }
-        answer.write(requestID: requestID, into: &self.sheds)
+    private func shed(_ requestID: UInt64) {
+        self.queueFullAnswer.write(requestID: requestID, into: &self.sheds)
         self.shedCount += 1
     }
 

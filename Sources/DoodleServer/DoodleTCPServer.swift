@@ -26,6 +26,7 @@ public final class DoodleTCPServer: Sendable {
                              model: ModelSlot, limits: ConnectionLimits,
                              metrics: ServiceMetrics) async throws -> DoodleTCPServer {
         let quiescing = ServerQuiescingHelper(group: group)
+        let queueFullAnswer = try PredictFrameWriter(answering: .error(batcher.queueFullError))
         let open = OpenConnections()
         let watermark = ChannelOptions.Types.WriteBufferWaterMark(low: limits.maxWriteBufferBytes / 2,
                                                                   high: limits.maxWriteBufferBytes)
@@ -56,8 +57,8 @@ public final class DoodleTCPServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(FrameDecoder(maxFrameBytes: limits.maxFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(batcher: batcher, model: model, limits: limits, metrics: metrics,
-                                          activity: activity))
+                        ConnectionHandler(batcher: batcher, queueFullAnswer: queueFullAnswer, model: model,
+                                          limits: limits, metrics: metrics, activity: activity))
                 }
             }
         let channel = switch listener {

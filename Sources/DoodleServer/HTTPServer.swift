@@ -73,8 +73,9 @@ final class HTTPProbeHandler: ChannelInboundHandler {
                 context.write(Self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
             }
             let keepAlive = head.isKeepAlive
-            context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).whenComplete { [context] _ in
-                if !keepAlive { context.close(promise: nil) }
+            let channel = context.channel
+            context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).whenComplete { _ in
+                if !keepAlive { channel.close(promise: nil) }
             }
         }
     }

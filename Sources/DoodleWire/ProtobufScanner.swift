@@ -42,11 +42,6 @@ struct ProtobufScanner {
     }
 }
 
-/// Writes the varint encoding of `value`.
-func writeVarint(_ value: UInt64, into buffer: inout ByteBuffer) {
-    buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 10) { storeVarint(value, at: $0.baseAddress!) }
-}
-
 /// Stores the varint encoding of `value` at `pointer` (room for 10 bytes) and returns its length.
 func storeVarint(_ value: UInt64, at pointer: UnsafeMutableRawPointer) -> Int {
     var v = value

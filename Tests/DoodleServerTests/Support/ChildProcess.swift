@@ -35,8 +35,8 @@ final class ChildProcess: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         self.standardOutputPath = directory.appendingPathComponent("stdout")
         self.standardErrorPath = directory.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: self.standardOutputPath.path, contents: nil)
-        FileManager.default.createFile(atPath: self.standardErrorPath.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: self.standardOutputPath.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: self.standardErrorPath.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
         process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
@@ -94,7 +94,7 @@ final class ChildProcess: Sendable {
 
     /// Waits until standard error holds `text` `count` times; false on timeout.
     func waitForLog(_ text: String, count: Int = 1, timeout: Duration = .seconds(120)) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = ContinuousClock.now + TestTime.scaled(timeout)
         while ContinuousClock.now < deadline {
             if self.standardError.components(separatedBy: text).count - 1 >= count { return true }
             try? await Task.sleep(for: .milliseconds(20))
