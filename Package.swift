@@ -45,11 +45,20 @@ let package = Package(
         ),
         // Single-thread engine throughput; bench/engine/run compares it with onnxruntime.
         .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
+        // The dataset's stroke rendering (cairo's stroker and scan converter, specialised), bit-exact and without
+        // cairo. Exact double arithmetic matters: no fused multiply-adds.
+        .target(
+            name: "CDoodleRaster",
+            cSettings: [
+                .unsafeFlags(["-ffp-contract=off"]),
+                .unsafeFlags(["-O2"], .when(configuration: .debug)),
+            ]
+        ),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Preprocessing (normalise, render), validation, the predictor and the dynamic batcher. No NIO.
         .target(
             name: "DoodleCore",
-            dependencies: ["DoodleEngine", "CCairo", "CZlib"],
+            dependencies: ["DoodleEngine", "CCairo", "CDoodleRaster", "CZlib"],
             swiftSettings: swiftSettings
         ),
         // The protocol: generated messages, framing, wire <-> core conversion. NIOCore only.
@@ -149,6 +158,11 @@ let package = Package(
         .executableTarget(
             name: "doodle-load",
             dependencies: ["DoodleLoad", "DoodleWire", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "doodle-preprocess-bench",
+            dependencies: ["DoodleCore", "DoodleWire", "DoodleLoad"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -73,6 +73,16 @@ def main() -> None:
     (pre_dir / "dot").write_bytes(compact([[[100], [100]]], 0))
     (pre_dir / "equal-points").write_bytes(compact([[[5, 5, 5], [5, 5, 5]]], 1))
     (pre_dir / "negative").write_bytes(compact([[[-500, -100, -100], [-300, -300, 20]]], 1))
+    # What FuzzPreprocess found in the rasteriser's first version: edges that tie on a cell, ordered by cairo's
+    # run-based merge rather than a stable sort (the normalised drawing, sent as simplified).
+    tie = [
+        [[11, 31, 46, 70, 243], [243, 245, 251, 252, 237]],
+        [[80, 97, 125, 0, 129, 139, 147, 156, 162, 175, 180, 194], [245, 170, 94, 89, 84, 45, 102, 115, 152, 181, 218, 248]],
+        [[96, 105, 112, 122, 140, 141, 139, 144, 155, 157, 158, 175, 184], [237, 196, 180, 109, 79, 40, 162, 176, 192, 0, 198, 228, 255]],
+        [[110, 127, 136, 145, 159, 167, 179], [156, 154, 139, 133, 157, 161, 161]],
+        [[80, 129, 155], [192, 189, 181]],
+    ]
+    (pre_dir / "tie-merge-order").write_bytes(compact(tie, 2))
     print(f"{len(seeds)} FuzzFrames seeds, {len(list(pre_dir.iterdir()))} FuzzPreprocess seeds")
 
 

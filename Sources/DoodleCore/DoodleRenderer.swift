@@ -1,65 +1,42 @@
-import CCairo
+import CDoodleRaster
 
 /// Renders simplified strokes to the dataset's 28 x 28 bitmap, bit-exactly as Google made `numpy_bitmap`
-/// (shared/reference/quickdraw-format.md; mirrored by `training/render.py`).
+/// (shared/reference/quickdraw-format.md), without calling cairo: `CDoodleRaster` is cairo 1.16's stroker and
+/// scan converter specialised to this one drawing setup. `CairoRenderer` draws the same bytes with libcairo;
+/// the parity tests and the FuzzPreprocess target hold the two to byte equality.
 ///
-/// Holds a cairo surface: make one per thread.
+/// Holds scratch buffers: make one per thread.
 public final class DoodleRenderer {
     public static let side = 28
-    static let lineWidth = 16.0
-    static let scale = 28.0 / (256.0 + 3 * 16.0)
 
-    private let surface: OpaquePointer
-    private let context: OpaquePointer
+    private let raster: OpaquePointer
+    private var xs: [Int32] = []
+    private var ys: [Int32] = []
+    private var lengths: [Int32] = []
 
     public init() {
-        self.surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, Int32(Self.side), Int32(Self.side))
-        self.context = cairo_create(self.surface)
-        cairo_set_antialias(self.context, CAIRO_ANTIALIAS_BEST)
-        cairo_set_line_cap(self.context, CAIRO_LINE_CAP_ROUND)
-        cairo_set_line_join(self.context, CAIRO_LINE_JOIN_ROUND)
-        cairo_set_line_width(self.context, Self.lineWidth)
-        cairo_scale(self.context, Self.scale, Self.scale)
-        cairo_translate(self.context, Self.lineWidth * 1.5, Self.lineWidth * 1.5)
+        guard let raster = doodle_raster_create() else { fatalError("DoodleRenderer: out of memory") }
+        self.raster = raster
     }
 
     deinit {
-        cairo_destroy(self.context)
-        cairo_surface_destroy(self.surface)
+        doodle_raster_destroy(self.raster)
     }
 
     /// Draws `strokes` (0...255 space) centred, and writes 784 bytes (0 = background, 255 = ink) to `output`.
     public func render(_ strokes: [SimplifiedStroke], into output: UnsafeMutablePointer<UInt8>) {
-        let cr = self.context
-        cairo_set_source_rgb(cr, 0, 0, 0)
-        cairo_paint(cr)
-        var maxX: Int32 = 0
-        var maxY: Int32 = 0
-        var any = false
-        for s in strokes where !s.x.isEmpty {
-            maxX = any ? max(maxX, s.x.max()!) : s.x.max()!
-            maxY = any ? max(maxY, s.y.max()!) : s.y.max()!
-            any = true
+        self.xs.removeAll(keepingCapacity: true)
+        self.ys.removeAll(keepingCapacity: true)
+        self.lengths.removeAll(keepingCapacity: true)
+        for s in strokes {
+            let n = min(s.x.count, s.y.count)
+            self.xs.append(contentsOf: s.x.prefix(n))
+            self.ys.append(contentsOf: s.y.prefix(n))
+            self.lengths.append(Int32(n))
         }
-        let offX = (256.0 - Double(maxX)) / 2
-        let offY = (256.0 - Double(maxY)) / 2
-        cairo_set_source_rgb(cr, 1, 1, 1)
-        for s in strokes where !s.x.isEmpty {
-            cairo_move_to(cr, Double(s.x[0]) + offX, Double(s.y[0]) + offY)
-            for i in 0..<s.x.count {
-                cairo_line_to(cr, Double(s.x[i]) + offX, Double(s.y[i]) + offY)
-            }
-            cairo_stroke(cr)
-        }
-        cairo_surface_flush(self.surface)
-        let data = cairo_image_surface_get_data(self.surface)!
-        let stride = Int(cairo_image_surface_get_stride(self.surface))
-        // ARGB32 is stored little-endian (B, G, R, A); the three colour channels are equal.
-        for row in 0..<Self.side {
-            for col in 0..<Self.side {
-                output[row * Self.side + col] = data[row * stride + col * 4]
-            }
-        }
+        let status = doodle_raster_render(self.raster, self.xs, self.ys, self.lengths, Int32(self.lengths.count), output)
+        // Only a failed allocation fails, as a Swift allocation would trap.
+        precondition(status == 0, "DoodleRenderer: out of memory")
     }
 
     /// Convenience: the 784 bytes as an array.

@@ -1,10 +1,14 @@
 // libFuzzer target: stroke validation, normalisation (raw -> simplified) and rendering, from a compact encoding
-// of a drawing: byte 0 = format, then strokes as [point count][x, y as little-endian Float32 ...].
+// of a drawing: byte 0 = format, then strokes as [point count][x, y as little-endian Float32 ...]. Differential:
+// the serving rasteriser (DoodleRenderer) must draw exactly the bytes libcairo draws (CairoRenderer).
 import DoodleCore
 
 enum Fixture {
     static let validator = RequestValidator(limits: RequestLimits(), labels: (0..<345).map { "class_\($0)" })
-    nonisolated(unsafe) static let preprocessor = Preprocessor()  // libFuzzer calls in from one thread
+    // libFuzzer calls in from one thread.
+    nonisolated(unsafe) static let preprocessor = Preprocessor()
+    nonisolated(unsafe) static let renderer = DoodleRenderer()
+    nonisolated(unsafe) static let cairo = CairoRenderer()
 }
 
 /// The drawing the bytes describe.
@@ -38,5 +42,9 @@ public func fuzzPreprocess(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     guard (try? Fixture.validator.validateStrokes(strokes, timeCounts: strokes.map { _ in 0 })) != nil else { return 0 }
     var pixels = [UInt8](repeating: 0, count: 784)
     pixels.withUnsafeMutableBufferPointer { Fixture.preprocessor.prepare(.strokes(strokes, format), into: $0.baseAddress!) }
+    let simplified = Preprocessor.simplify(strokes, format: format)
+    let fast = Fixture.renderer.render(simplified)
+    precondition(fast == pixels, "Preprocessor and DoodleRenderer disagree")
+    precondition(fast == Fixture.cairo.render(simplified), "DoodleRenderer differs from libcairo")
     return 0
 }

@@ -1,0 +1,18 @@
+/// A small, fast, seedable random number generator (Steele, Lea and Flood's SplitMix64), for inputs that must
+/// reproduce: load-test arrival times and the tests' synthetic drawings.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+
+    public init(seed: UInt64) { self.state = seed }
+
+    public mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    public mutating func nextUnit() -> Double { Double(self.next() >> 11) / Double(1 << 53) }
+}
