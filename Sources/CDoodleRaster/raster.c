@@ -295,7 +295,6 @@ typedef struct {
     slope_t dev_vector;
     point_double_t dev_slope;
     point_double_t usr_vector;
-    double length;
 } stroke_face_t;
 
 struct doodle_raster {
@@ -500,7 +499,7 @@ static void compute_face(doodle_raster *r, const point_t *point, const slope_t *
     point_t offset_ccw, offset_cw;
     double slope_dx = fixed_to_double(dev_slope->dx);
     double slope_dy = fixed_to_double(dev_slope->dy);
-    face->length = normalize_slope(&slope_dx, &slope_dy);
+    normalize_slope(&slope_dx, &slope_dy);
     face->dev_slope.x = slope_dx;
     face->dev_slope.y = slope_dy;
 
