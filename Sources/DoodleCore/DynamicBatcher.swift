@@ -7,7 +7,8 @@ import Foundation
 /// unless `maxDelay` asks a worker to hold a short batch that long for company. The queue is bounded: a
 /// request that finds it full is answered RESOURCE_EXHAUSTED at once, and one whose deadline has passed when a
 /// worker takes it is answered DEADLINE_EXCEEDED without running the model. Preprocessing (normalising and
-/// rendering strokes) and inference both run on the workers, never on the caller's thread.
+/// rendering strokes) and inference run on the workers; the one exception is `runIfIdle`, which a transport
+/// may call for a request that arrived alone while the batcher has nothing to do.
 public final class DynamicBatcher: @unchecked Sendable {
     public struct Configuration: Sendable, Equatable {
         /// Worker threads, each with its own engine scratch and renderer.
@@ -18,13 +19,19 @@ public final class DynamicBatcher: @unchecked Sendable {
         public var maxQueue: Int
         /// How long a worker may hold a batch smaller than `maxBatch` waiting for more (0 = never).
         public var maxDelayMicros: Int
+        /// How long the batcher must have been idle (no request arrived or finished) before `runIfIdle` runs a
+        /// request on the caller's thread, in microseconds; 0 = never (and never while `maxDelayMicros` is set).
+        /// A quiet server saves the hand-offs to a worker and back; under steady load requests keep coming and
+        /// are batched.
+        public var inlineAfterIdleMicros: Int
 
         public init(workers: Int = ProcessInfo.processInfo.activeProcessorCount, maxBatch: Int = 64,
-                    maxQueue: Int = 4096, maxDelayMicros: Int = 0) {
+                    maxQueue: Int = 4096, maxDelayMicros: Int = 0, inlineAfterIdleMicros: Int = 50) {
             self.workers = workers
             self.maxBatch = maxBatch
             self.maxQueue = maxQueue
             self.maxDelayMicros = maxDelayMicros
+            self.inlineAfterIdleMicros = inlineAfterIdleMicros
         }
     }
 
@@ -39,6 +46,8 @@ public final class DynamicBatcher: @unchecked Sendable {
         public var largestBatch = 0
         public var rejectedQueueFull = 0
         public var deadlineExceeded = 0
+        /// Requests `runIfIdle` ran on the caller's thread (also counted in `requests` and `batches`).
+        public var ranInline = 0
         /// batchSizes[n] = batches of n requests.
         public var batchSizes: [Int] = []
     }
@@ -64,6 +73,12 @@ public final class DynamicBatcher: @unchecked Sendable {
     private var running = 0
     /// When each worker took the batch it is working on (monotonic ns), 0 while it waits for work.
     private var busySince: [UInt64]
+    /// Set while a caller runs a request in `runIfIdle`, which then owns `inlineRunner`.
+    private var inlineBusy = false
+    /// When a request last arrived or a batch last finished (monotonic ns), and who sent the last request.
+    private var lastActivity: UInt64 = 0
+    private var lastCaller: Int?
+    private let inlineRunner: BatchRunner
     private let finished = DispatchGroup()
     private let observer: (any BatchObserver)?
 
@@ -78,6 +93,7 @@ public final class DynamicBatcher: @unchecked Sendable {
         self.queue = [Job?](repeating: nil, count: configuration.maxQueue)
         self.stats.batchSizes = [Int](repeating: 0, count: configuration.maxBatch + 1)
         self.busySince = [UInt64](repeating: 0, count: configuration.workers)
+        self.inlineRunner = BatchRunner(maxBatch: 1, inline: true)
         for i in 0..<configuration.workers {
             self.finished.enter()
             let thread = Thread { [self] in
@@ -104,8 +120,9 @@ public final class DynamicBatcher: @unchecked Sendable {
         self.condition.unlock()
     }
 
-    /// Queues a request; `completion` is called exactly once.
-    public func submit(_ request: PredictionRequest, completion: @escaping Completion) {
+    /// Queues a request; `completion` is called exactly once. `caller` names the sender (a connection) for
+    /// `runIfIdle`.
+    public func submit(_ request: PredictionRequest, caller: Int? = nil, completion: @escaping Completion) {
         self.condition.lock()
         if self.stopping {
             self.condition.unlock()
@@ -118,11 +135,63 @@ public final class DynamicBatcher: @unchecked Sendable {
             completion(.failure(self.queueFullError))
             return
         }
+        let now = DispatchTime.now().uptimeNanoseconds
         self.queue[(self.head + self.count) % self.queue.count] = Job(request: request, completion: completion,
-                                                                        enqueuedAt: DispatchTime.now().uptimeNanoseconds)
+                                                                        enqueuedAt: now)
         self.count += 1
+        self.lastActivity = now
+        self.lastCaller = caller
         self.condition.unlock()
         self.condition.signal()
+    }
+
+    /// Whether `runIfIdle` can ever run a request (inline-after-idle set, no max-delay).
+    public var mayRunInline: Bool {
+        self.configuration.inlineAfterIdleMicros > 0 && self.configuration.maxDelayMicros == 0
+    }
+
+    /// Runs `request` on the calling thread and returns its answer, if the batcher has been idle for
+    /// `inlineAfterIdleMicros` (nothing queued or running, no request arrived or finished) and the last request
+    /// came from the same `caller`; otherwise returns nil at once (then `submit` it).
+    ///
+    /// For a client that sends one request at a time, this saves the hand-off to a worker and back: two wake-ups
+    /// across threads, which on a VM are most of a request's latency. It never delays queued work (there is none)
+    /// and never runs two at a time. With several clients (their requests interleave) or steady load (never quiet
+    /// that long), requests are batched, and an event loop serving other connections is not tied up with
+    /// inference.
+    public func runIfIdle(_ request: PredictionRequest, caller: Int) -> Result<[ScoredClass], ServiceError>? {
+        let quiet = UInt64(self.configuration.inlineAfterIdleMicros) * 1000
+        // (A max-delay asks lone requests to wait for company; running them at once would defeat it.)
+        guard self.mayRunInline else { return nil }
+        let now = DispatchTime.now().uptimeNanoseconds
+        self.condition.lock()
+        let sameCaller = self.lastCaller == nil || self.lastCaller == caller
+        self.lastCaller = caller
+        guard !self.stopping, self.count == 0, !self.inlineBusy, sameCaller, now &- self.lastActivity >= quiet,
+              self.busySince.allSatisfy({ $0 == 0 }) else {
+            self.lastActivity = now
+            self.condition.unlock()
+            return nil
+        }
+        self.inlineBusy = true
+        let predictor = self.predictor
+        self.condition.unlock()
+        let answer = InlineAnswer()
+        let job = Job(request: request, completion: { answer.value = $0 },
+                      enqueuedAt: DispatchTime.now().uptimeNanoseconds)
+        self.inlineRunner.run([job], on: predictor, observer: self.observer) { ran, expired in
+            self.record(batch: ran, expired: expired, inline: true)
+        }
+        self.condition.lock()
+        self.inlineBusy = false
+        self.lastActivity = DispatchTime.now().uptimeNanoseconds
+        self.condition.unlock()
+        return answer.value
+    }
+
+    /// Where an inline run's completion leaves the answer: written and read on the one calling thread.
+    private final class InlineAnswer: @unchecked Sendable {
+        var value: Result<[ScoredClass], ServiceError>?
     }
 
     /// Whether the queue is full now (a cheap check before `rejectionIfFull`).
@@ -178,6 +247,7 @@ public final class DynamicBatcher: @unchecked Sendable {
     private func takeBatch(into jobs: inout [Job], worker: Int) -> Predictor? {
         self.condition.lock()
         defer { self.condition.unlock() }
+        if self.busySince[worker] != 0 { self.lastActivity = DispatchTime.now().uptimeNanoseconds }
         self.busySince[worker] = 0
         while self.count == 0 {
             if self.stopping { return nil }
@@ -203,88 +273,110 @@ public final class DynamicBatcher: @unchecked Sendable {
         return self.predictor
     }
 
-    private func record(batch: Int, expired: Int) {
+    private func record(batch: Int, expired: Int, inline: Bool = false) {
         self.condition.lock()
         self.stats.batches += batch > 0 ? 1 : 0
         self.stats.requests += batch
         self.stats.largestBatch = max(self.stats.largestBatch, batch)
         if batch > 0 { self.stats.batchSizes[batch] += 1 }
         self.stats.deadlineExceeded += expired
+        if inline { self.stats.ranInline += batch }
         self.condition.unlock()
     }
 
     private func workerLoop(worker: Int) {
-        let maxBatch = self.configuration.maxBatch
-        let preprocessor = Preprocessor()
+        let runner = BatchRunner(maxBatch: self.configuration.maxBatch)
         var jobs: [Job] = []
-        jobs.reserveCapacity(maxBatch)
-        var live: [Job] = []
-        live.reserveCapacity(maxBatch)
-        var expired: [Job] = []
-        var scratchOwner: ObjectIdentifier?
-        var scratch: InferenceScratch?
-        var pixels: [UInt8] = []
-        var scores: [Float] = []
-        var timing = BatchTiming()
-        timing.queueWaitNanos.reserveCapacity(maxBatch)
-        timing.preprocessNanos.reserveCapacity(maxBatch)
+        jobs.reserveCapacity(self.configuration.maxBatch)
         while true {
             jobs.removeAll(keepingCapacity: true)
             guard let predictor = self.takeBatch(into: &jobs, worker: worker) else { return }
             if jobs.isEmpty { continue }
+            runner.run(jobs, on: predictor, observer: self.observer) { ran, expired in
+                self.record(batch: ran, expired: expired)
+            }
+        }
+    }
+
+    /// What one thread needs to run batches: a preprocessor, and engine scratch and buffers for the predictor it
+    /// last ran (made again when the model is replaced). Used by one thread at a time.
+    private final class BatchRunner {
+        let maxBatch: Int
+        let preprocessor = Preprocessor()
+        var scratchOwner: ObjectIdentifier?
+        var scratch: InferenceScratch?
+        var pixels: [UInt8] = []
+        var scores: [Float] = []
+        var live: [Job] = []
+        var expired: [Job] = []
+        var timing = BatchTiming()
+
+        init(maxBatch: Int, inline: Bool = false) {
+            self.maxBatch = maxBatch
+            self.timing.ranInline = inline
+            self.live.reserveCapacity(maxBatch)
+            self.timing.queueWaitNanos.reserveCapacity(maxBatch)
+            self.timing.preprocessNanos.reserveCapacity(maxBatch)
+        }
+
+        /// Preprocesses `jobs` (at most `maxBatch`), runs the model once over those whose deadline has not
+        /// passed, and calls every completion. `record(ran, expired)` is called before the completions, so that
+        /// anyone a completion wakes sees the statistics.
+        func run(_ jobs: [Job], on predictor: Predictor, observer: (any BatchObserver)?, record: (Int, Int) -> Void) {
             let engine = predictor.engine
-            if scratchOwner != ObjectIdentifier(predictor) {
-                scratch = engine.makeScratch(maxBatch: maxBatch)
-                scratchOwner = ObjectIdentifier(predictor)
-                pixels = [UInt8](repeating: 0, count: maxBatch * engine.inputBytes)
-                scores = [Float](repeating: 0, count: maxBatch * engine.classCount)
+            if self.scratchOwner != ObjectIdentifier(predictor) {
+                self.scratch = engine.makeScratch(maxBatch: self.maxBatch)
+                self.scratchOwner = ObjectIdentifier(predictor)
+                self.pixels = [UInt8](repeating: 0, count: self.maxBatch * engine.inputBytes)
+                self.scores = [Float](repeating: 0, count: self.maxBatch * engine.classCount)
             }
             let now = DispatchTime.now().uptimeNanoseconds
-            live.removeAll(keepingCapacity: true)
-            expired.removeAll(keepingCapacity: true)
-            timing.queueWaitNanos.removeAll(keepingCapacity: true)
-            timing.preprocessNanos.removeAll(keepingCapacity: true)
+            self.live.removeAll(keepingCapacity: true)
+            self.expired.removeAll(keepingCapacity: true)
+            self.timing.queueWaitNanos.removeAll(keepingCapacity: true)
+            self.timing.preprocessNanos.removeAll(keepingCapacity: true)
             var clock = now
             for job in jobs {
-                timing.queueWaitNanos.append(now &- job.enqueuedAt)
+                self.timing.queueWaitNanos.append(now &- job.enqueuedAt)
                 if let deadline = job.request.deadlineNanos, now >= deadline {
-                    expired.append(job)
+                    self.expired.append(job)
                     continue
                 }
-                pixels.withUnsafeMutableBufferPointer { buf in
-                    preprocessor.prepare(job.request.input, into: buf.baseAddress! + live.count * engine.inputBytes)
+                let offset = self.live.count * engine.inputBytes
+                self.pixels.withUnsafeMutableBufferPointer { buf in
+                    self.preprocessor.prepare(job.request.input, into: buf.baseAddress! + offset)
                 }
-                live.append(job)
+                self.live.append(job)
                 let after = DispatchTime.now().uptimeNanoseconds
-                timing.preprocessNanos.append(after &- clock)
+                self.timing.preprocessNanos.append(after &- clock)
                 clock = after
             }
-            // Statistics first, so that anyone woken by a completion sees them.
-            self.record(batch: live.count, expired: expired.count)
-            for job in expired {
+            record(self.live.count, self.expired.count)
+            for job in self.expired {
                 job.completion(.failure(ServiceError(.deadlineExceeded, "the deadline passed before the model ran")))
             }
-            if live.isEmpty {
-                timing.size = 0
-                timing.inferenceNanos = 0
-                self.observer?.batchRan(timing)
-                continue
+            if self.live.isEmpty {
+                self.timing.size = 0
+                self.timing.inferenceNanos = 0
+                observer?.batchRan(self.timing)
+                return
             }
             do {
-                try pixels.withUnsafeBytes { px in
-                    try scores.withUnsafeMutableBufferPointer { s in
-                        try engine.run(images: px, count: live.count, scratch: scratch!, scores: s)
+                let count = self.live.count
+                try self.pixels.withUnsafeBytes { px in
+                    try self.scores.withUnsafeMutableBufferPointer { s in
+                        try engine.run(images: px, count: count, scratch: self.scratch!, scores: s)
                     }
                 }
             } catch {
-                for job in live { job.completion(.failure(ServiceError(.internal, "inference failed: \(error)"))) }
-                continue
+                for job in self.live { job.completion(.failure(ServiceError(.internal, "inference failed: \(error)"))) }
+                return
             }
-            timing.size = live.count
-            timing.inferenceNanos = DispatchTime.now().uptimeNanoseconds &- clock
-            self.observer?.batchRan(timing)
-            scores.withUnsafeBufferPointer { all in
-                for (i, job) in live.enumerated() {
+            self.timing.size = self.live.count
+            self.timing.inferenceNanos = DispatchTime.now().uptimeNanoseconds &- clock
+            observer?.batchRan(self.timing)
+            self.scores.withUnsafeBufferPointer { all in
+                for (i, job) in self.live.enumerated() {
                     let row = UnsafeBufferPointer(rebasing: all[(i * engine.classCount)..<((i + 1) * engine.classCount)])
                     job.completion(.success(predictor.top(job.request.topK, of: row, candidates: job.request.candidates)))
                 }
@@ -303,6 +395,8 @@ public struct BatchTiming: Sendable {
     public var preprocessNanos: [UInt64] = []
     /// The model run for the whole batch.
     public var inferenceNanos: UInt64 = 0
+    /// Whether it ran on the caller's thread (`DynamicBatcher.runIfIdle`) rather than on a worker.
+    public var ranInline = false
 
     public init() {}
 }

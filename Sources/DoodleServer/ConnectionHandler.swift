@@ -29,6 +29,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var pausedAfterShedding = false
     /// Drained and half-closed: what the client still sends is dropped unanswered until it closes.
     private var lingering = false
+    /// The one prediction of the current read so far, with nothing else in flight on this connection: answered
+    /// when the read completes, on the event loop if the batcher is idle (`DynamicBatcher.runIfIdle`).
+    private var held: Prediction?
+    /// Who this connection is, to the batcher (`runIfIdle` runs a request inline only for the last sender).
+    private var callerID: Int { Int(bitPattern: UInt(bitPattern: ObjectIdentifier(self).hashValue)) }
 
     init(batcher: DynamicBatcher, queueFullAnswer: PredictFrameWriter, model: ModelSlot, limits: ConnectionLimits,
          metrics: ServiceMetrics, activity: ConnectionActivity) {
@@ -122,17 +127,39 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         }
         self.activity.inFlight += 1
+        let prediction = Prediction(request: request, requestID: wire.requestID, predictor: serving.predictor,
+                                    start: start)
+        if let held = self.held {
+            // A second request in the same read: neither is alone, both go to the batcher.
+            self.held = nil
+            self.submit(held, context: context)
+            self.submit(prediction, context: context)
+        } else if self.activity.inFlight == 1 && self.batcher.mayRunInline {
+            self.held = prediction  // alone so far: decided when the read completes
+        } else {
+            self.submit(prediction, context: context)
+        }
+    }
+
+    /// A validated request waiting for an answer.
+    private struct Prediction {
+        var request: PredictionRequest
+        var requestID: UInt64
+        var predictor: Predictor
+        /// Monotonic nanoseconds when it was read.
+        var start: UInt64
+    }
+
+    /// Hands `prediction` to the batcher; its answer is encoded on the worker and written on the event loop.
+    private func submit(_ prediction: Prediction, context: ChannelHandlerContext) {
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        let requestID = wire.requestID
-        let predictor = serving.predictor
-        self.batcher.submit(request) { result in
+        let metrics = self.metrics
+        self.batcher.submit(prediction.request, caller: self.callerID) { result in
             // On a worker thread: encode here, so the event loop only writes.
-            let message = Doodle_V1_ServerMessage.with {
-                $0.predict = Doodle_V1_PredictResponse(requestID: requestID, result: result, predictor: predictor)
-            }
-            let frame = Self.encode(message)
-            metrics.requestCompleted(.tcp, code: StatusCode(result), nanos: DispatchTime.now().uptimeNanoseconds &- start)
+            let frame = Self.answer(prediction, result)
+            metrics.requestCompleted(.tcp, code: StatusCode(result),
+                                     nanos: DispatchTime.now().uptimeNanoseconds &- prediction.start)
             eventLoop.execute {
                 bound.value.activity.inFlight -= 1
                 bound.value.write(frame)
@@ -141,7 +168,33 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Answers a request that came alone in its read: on this thread if the batcher is idle (no hand-off to a
+    /// worker and back), else through the batcher like any other.
+    private func answerLoneRequest(_ prediction: Prediction, context: ChannelHandlerContext) {
+        guard let result = self.batcher.runIfIdle(prediction.request, caller: self.callerID) else {
+            self.submit(prediction, context: context)
+            return
+        }
+        let frame = Self.answer(prediction, result)
+        self.metrics.requestCompleted(.tcp, code: StatusCode(result),
+                                      nanos: DispatchTime.now().uptimeNanoseconds &- prediction.start)
+        self.activity.inFlight -= 1
+        self.write(frame)
+        self.closeIfDrained()
+    }
+
+    private static func answer(_ prediction: Prediction, _ result: Result<[ScoredClass], ServiceError>) -> ByteBuffer {
+        Self.encode(Doodle_V1_ServerMessage.with {
+            $0.predict = Doodle_V1_PredictResponse(requestID: prediction.requestID, result: result,
+                                                   predictor: prediction.predictor)
+        })
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
+        if let held = self.held {
+            self.held = nil
+            self.answerLoneRequest(held, context: context)
+        }
         if self.shedCount > 0 {
             self.writeSheds()
             self.pauseReadingAfterShedding(context: context)
@@ -150,6 +203,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if let held = self.held {  // (a read is always completed first; kept for safety)
+            self.held = nil
+            self.submit(held, context: context)
+        }
         self.writeSheds()  // too late to send, but counted
         context.fireChannelInactive()
     }

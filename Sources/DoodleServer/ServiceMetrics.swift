@@ -25,6 +25,7 @@ public final class ServiceMetrics: BatchObserver, Sendable {
     private let openConnections: [Transport: Gauge]
     private let modelInfo = Locked<Gauge?>(nil)
     private let framesRead: Counter
+    private let ranInline: Counter
     private let framesWritten: Counter
     private let reloads: [Counter]  // ok, failed
     private let closedByServer: [ConnectionCloseReason: Counter]
@@ -82,6 +83,9 @@ public final class ServiceMetrics: BatchObserver, Sendable {
             descriptor: descriptor("batch_size", "requests", "Requests per model run."), buckets: sizes)
         self.queueDepth = registry.makeGauge(
             descriptor: descriptor("queue_depth", "requests", "Requests waiting for a worker at scrape time."))
+        self.ranInline = registry.makeCounter(
+            descriptor: descriptor("requests_inline", "total",
+                                   "Requests run on the event loop because they arrived alone at an idle server (inline-after-idle-us)."))
         self.framesRead = registry.makeCounter(
             descriptor: descriptor("tcp_frames_read", "total", "Raw-TCP frames read (each gets exactly one answer)."))
         self.framesWritten = registry.makeCounter(
@@ -158,6 +162,7 @@ public final class ServiceMetrics: BatchObserver, Sendable {
         if timing.size > 0 {
             self.inference.record(.nanoseconds(Int64(clamping: timing.inferenceNanos)))
             self.batchSize.record(Double(timing.size))
+            if timing.ranInline { self.ranInline.increment(by: Int64(timing.size)) }
         }
     }
 

@@ -33,6 +33,7 @@ struct Doodled: AsyncParsableCommand {
     @Option(help: Self.help("max-batch")) var maxBatch: String?
     @Option(help: Self.help("max-queue")) var maxQueue: String?
     @Option(help: Self.help("max-delay-us")) var maxDelayUs: String?
+    @Option(help: Self.help("inline-after-idle-us")) var inlineAfterIdleUs: String?
     @Option(help: Self.help("max-frame-bytes")) var maxFrameBytes: String?
     @Option(help: Self.help("max-in-flight")) var maxInFlight: String?
     @Option(help: Self.help("max-strokes")) var maxStrokes: String?
@@ -58,7 +59,8 @@ struct Doodled: AsyncParsableCommand {
         let pairs: [(String, String?)] = [
             ("listen", self.listen), ("grpc-listen", self.grpcListen), ("http-listen", self.httpListen),
             ("model", self.model), ("workers", self.workers), ("max-batch", self.maxBatch),
-            ("max-queue", self.maxQueue), ("max-delay-us", self.maxDelayUs), ("max-frame-bytes", self.maxFrameBytes),
+            ("max-queue", self.maxQueue), ("max-delay-us", self.maxDelayUs),
+            ("inline-after-idle-us", self.inlineAfterIdleUs), ("max-frame-bytes", self.maxFrameBytes),
             ("max-in-flight", self.maxInFlight), ("max-strokes", self.maxStrokes), ("max-points", self.maxPoints),
             ("max-coordinate", self.maxCoordinate), ("max-candidates", self.maxCandidates),
             ("max-connections", self.maxConnections), ("idle-timeout", self.idleTimeout),

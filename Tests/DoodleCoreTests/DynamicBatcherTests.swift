@@ -72,6 +72,64 @@ struct DynamicBatcherTests {
         #expect(latency(delayMicros: 300_000) >= 0.29)
     }
 
+    @Test("runIfIdle: a lone request at a quiet batcher runs on the caller's thread with the workers' answer")
+    func runsInlineWhenQuiet() throws {
+        let image = try Self.bitmaps(1)[0]
+        let batcher = DynamicBatcher(predictor: Self.predictor,
+                                     configuration: .init(workers: 1, maxBatch: 8, inlineAfterIdleMicros: 1))
+        defer { batcher.shutdown() }
+        let outcomes = Outcomes()
+        batcher.submit(PredictionRequest(input: .bitmap(image), topK: 3), completion: outcomes.completion(0))
+        let viaWorker = try #require(outcomes.wait(for: 1)[0]).get()
+        Thread.sleep(forTimeInterval: 0.005)  // quiet for longer than 1 us
+        let inline = try #require(batcher.runIfIdle(PredictionRequest(input: .bitmap(image), topK: 3), caller: 1))
+        #expect(try inline.get() == viaWorker)
+        let stats = batcher.statistics
+        #expect(stats.ranInline == 1 && stats.requests == 2 && stats.batchSizes[1] == 2)
+        // Another caller's request after this one's: requests interleave, so it is not run inline (and neither is
+        // the first caller's next, which now follows another's).
+        Thread.sleep(forTimeInterval: 0.005)
+        #expect(batcher.runIfIdle(PredictionRequest(input: .bitmap(image)), caller: 2) == nil)
+        Thread.sleep(forTimeInterval: 0.005)
+        #expect(batcher.runIfIdle(PredictionRequest(input: .bitmap(image)), caller: 1) == nil)
+        // Its deadline is checked like a worker's.
+        let late = PredictionRequest(input: .bitmap(image), deadlineNanos: DispatchTime.now().uptimeNanoseconds - 1)
+        Thread.sleep(forTimeInterval: 0.005)
+        let answer = try #require(batcher.runIfIdle(late, caller: 1))
+        #expect(throws: ServiceError(.deadlineExceeded, "the deadline passed before the model ran")) { try answer.get() }
+    }
+
+    @Test("runIfIdle declines when turned off, right after activity, while work is queued, and with a max-delay")
+    func declinesUnlessQuiet() throws {
+        let image = try Self.bitmaps(1)[0]
+        let off = DynamicBatcher(predictor: Self.predictor, configuration: .init(workers: 1, inlineAfterIdleMicros: 0))
+        #expect(off.runIfIdle(PredictionRequest(input: .bitmap(image)), caller: 1) == nil)
+        off.shutdown()
+
+        // Quiet means a minute without a request: never, in a test, once one has been submitted.
+        let slow = DynamicBatcher(predictor: Self.predictor, configuration: .init(workers: 1, inlineAfterIdleMicros: 60_000_000))
+        let outcomes = Outcomes()
+        slow.submit(PredictionRequest(input: .bitmap(image)), completion: outcomes.completion(0))
+        _ = outcomes.wait(for: 1)
+        #expect(slow.runIfIdle(PredictionRequest(input: .bitmap(image)), caller: 1) == nil)
+        slow.shutdown()
+
+        // Work queued and running (2,000 requests, tens of milliseconds for one worker): not idle.
+        let busy = DynamicBatcher(predictor: Self.predictor, configuration: .init(workers: 1, inlineAfterIdleMicros: 1))
+        let queued = Outcomes()
+        for i in 0..<2000 { busy.submit(PredictionRequest(input: .bitmap(image)), completion: queued.completion(i)) }
+        #expect(busy.runIfIdle(PredictionRequest(input: .bitmap(image)), caller: 1) == nil)
+        #expect(queued.wait(for: 2000).count == 2000)
+        busy.shutdown()
+
+        // A max-delay (lone requests wait for company) turns it off.
+        let delaying = DynamicBatcher(predictor: Self.predictor,
+                                      configuration: .init(workers: 1, maxDelayMicros: 1000, inlineAfterIdleMicros: 1))
+        #expect(!delaying.mayRunInline && delaying.runIfIdle(PredictionRequest(input: .bitmap(image)), caller: 1) == nil)
+        delaying.shutdown()
+        #expect(busy.statistics.ranInline == 0 && delaying.statistics.ranInline == 0)
+    }
+
     @Test("a full queue rejects at once with RESOURCE_EXHAUSTED; every request is answered exactly once")
     func boundedQueue() throws {
         let batcher = DynamicBatcher(predictor: Self.predictor,

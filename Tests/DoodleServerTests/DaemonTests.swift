@@ -104,6 +104,27 @@ struct DaemonTests {
         }
     }
 
+    @Test("requests sent one at a time to a quiet server run on the event loop, with the engine's answers")
+    func loneRequestsRunInline() async throws {
+        try await withDaemon({ $0.batcher.inlineAfterIdleMicros = 50 }) { daemon, port in
+            let predictor = daemon.model.current.predictor
+            let c = try await DoodleConnection.connect(host: "127.0.0.1", port: port)
+            for i in 0..<20 {
+                let bitmap = Self.pairs[i].bitmap!
+                let r = try await c.predict(.with { $0.bitmap = Data(bitmap) })
+                #expect(r.status.code == .ok)
+                let expected = try Self.direct(.bitmap(bitmap), predictor: predictor)
+                #expect(r.predictions.map { ScoredClass(index: Int($0.classIndex), score: $0.score) } == expected)
+                try await Task.sleep(for: .milliseconds(2))  // quiet for far longer than 50 us
+            }
+            #expect(daemon.batcher.statistics.ranInline == 20)
+            let (_, text) = try httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
+            #expect(metric(text, "doodled_requests_inline_total") == 20)
+            #expect(metric(text, #"doodled_requests_total{transport="tcp",code="OK"}"#) == 20)
+            await c.close()
+        }
+    }
+
     @Test("model info over raw TCP")
     func modelInfo() async throws {
         try await withDaemon { _, port in

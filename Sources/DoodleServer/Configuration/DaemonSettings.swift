@@ -22,6 +22,7 @@ public struct DaemonSettings: Sendable, Equatable {
     public var maxBatch = 64
     public var maxQueue = 4096
     public var maxDelayMicros = 0
+    public var inlineAfterIdleMicros = 50
     public var maxFrameBytes = 1 << 20
     public var maxInFlight = 1024
     public var maxStrokes = 1024
@@ -50,7 +51,7 @@ public struct DaemonSettings: Sendable, Equatable {
         config.http = self.httpListen.map { .address(host: $0.host, port: $0.port) }
         config.modelPath = self.model
         config.batcher = .init(workers: self.workers, maxBatch: self.maxBatch, maxQueue: self.maxQueue,
-                               maxDelayMicros: self.maxDelayMicros)
+                               maxDelayMicros: self.maxDelayMicros, inlineAfterIdleMicros: self.inlineAfterIdleMicros)
         config.connectionLimits.maxFrameBytes = self.maxFrameBytes
         config.connectionLimits.maxInFlightPerConnection = self.maxInFlight
         config.requestLimits.maxStrokes = self.maxStrokes
@@ -103,6 +104,8 @@ extension DaemonSettings {
                  \.maxQueue, minimum: 1),
         .integer("max-delay-us", "Microseconds a worker may hold a short batch waiting for more (0 = never).",
                  \.maxDelayMicros, minimum: 0),
+        .integer("inline-after-idle-us", "A raw-TCP request that arrives alone after the server has been idle this many microseconds runs on the event loop, without the hand-off to a worker and back (0 = never).",
+                 \.inlineAfterIdleMicros, minimum: 0),
         .integer("max-frame-bytes", "Largest frame payload in bytes; a larger declared length closes the connection.",
                  \.maxFrameBytes, minimum: 16),
         .integer("max-in-flight", "Requests one connection (or gRPC stream) may have in flight.", \.maxInFlight,
