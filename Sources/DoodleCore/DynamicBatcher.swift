@@ -75,9 +75,11 @@ public final class DynamicBatcher: @unchecked Sendable {
     private var busySince: [UInt64]
     /// Set while a caller runs a request in `runIfIdle`, which then owns `inlineRunner`.
     private var inlineBusy = false
-    /// When a request last arrived or a batch last finished (monotonic ns), and who sent the last request.
+    /// When a request last arrived or a batch last finished (monotonic ns), and who sent the last request (nil:
+    /// none yet, or one that did not say).
     private var lastActivity: UInt64 = 0
     private var lastCaller: Int?
+    private var sawRequest = false
     private let inlineRunner: BatchRunner
     private let finished = DispatchGroup()
     private let observer: (any BatchObserver)?
@@ -141,6 +143,7 @@ public final class DynamicBatcher: @unchecked Sendable {
         self.count += 1
         self.lastActivity = now
         self.lastCaller = caller
+        self.sawRequest = true
         self.condition.unlock()
         self.condition.signal()
     }
@@ -165,8 +168,9 @@ public final class DynamicBatcher: @unchecked Sendable {
         guard self.mayRunInline else { return nil }
         let now = DispatchTime.now().uptimeNanoseconds
         self.condition.lock()
-        let sameCaller = self.lastCaller == nil || self.lastCaller == caller
+        let sameCaller = !self.sawRequest || self.lastCaller == caller
         self.lastCaller = caller
+        self.sawRequest = true
         guard !self.stopping, self.count == 0, !self.inlineBusy, sameCaller, now &- self.lastActivity >= quiet,
               self.busySince.allSatisfy({ $0 == 0 }) else {
             self.lastActivity = now

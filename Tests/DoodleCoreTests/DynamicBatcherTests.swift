@@ -79,7 +79,7 @@ struct DynamicBatcherTests {
                                      configuration: .init(workers: 1, maxBatch: 8, inlineAfterIdleMicros: 1))
         defer { batcher.shutdown() }
         let outcomes = Outcomes()
-        batcher.submit(PredictionRequest(input: .bitmap(image), topK: 3), completion: outcomes.completion(0))
+        batcher.submit(PredictionRequest(input: .bitmap(image), topK: 3), caller: 1, completion: outcomes.completion(0))
         let viaWorker = try #require(outcomes.wait(for: 1)[0]).get()
         Thread.sleep(forTimeInterval: 0.005)  // quiet for longer than 1 us
         let inline = try #require(batcher.runIfIdle(PredictionRequest(input: .bitmap(image), topK: 3), caller: 1))
