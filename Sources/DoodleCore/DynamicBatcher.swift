@@ -19,10 +19,10 @@ public final class DynamicBatcher: @unchecked Sendable {
         public var maxQueue: Int
         /// How long a worker may hold a batch smaller than `maxBatch` waiting for more (0 = never).
         public var maxDelayMicros: Int
-        /// How long the batcher must have been idle (no request arrived or finished) before `runIfIdle` runs a
-        /// request on the caller's thread, in microseconds; 0 = never (and never while `maxDelayMicros` is set).
-        /// A quiet server saves the hand-offs to a worker and back; under steady load requests keep coming and
-        /// are batched.
+        /// How long the batcher must have been idle (no request arrived or finished) before `runIfIdle` runs the
+        /// next request of the same sender on the caller's thread, in microseconds; 0 = never (and never while
+        /// `maxDelayMicros` is set). A client sending one request at a time saves the hand-offs to a worker and
+        /// back; interleaved clients and steady load are batched.
         public var inlineAfterIdleMicros: Int
 
         public init(workers: Int = ProcessInfo.processInfo.activeProcessorCount, maxBatch: Int = 64,
@@ -163,9 +163,9 @@ public final class DynamicBatcher: @unchecked Sendable {
     /// that long), requests are batched, and an event loop serving other connections is not tied up with
     /// inference.
     public func runIfIdle(_ request: PredictionRequest, caller: Int) -> Result<[ScoredClass], ServiceError>? {
-        let quiet = UInt64(self.configuration.inlineAfterIdleMicros) * 1000
         // (A max-delay asks lone requests to wait for company; running them at once would defeat it.)
         guard self.mayRunInline else { return nil }
+        let quiet = UInt64(self.configuration.inlineAfterIdleMicros) * 1000
         let now = DispatchTime.now().uptimeNanoseconds
         self.condition.lock()
         let sameCaller = !self.sawRequest || self.lastCaller == caller

@@ -33,7 +33,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// when the read completes, on the event loop if the batcher is idle (`DynamicBatcher.runIfIdle`).
     private var held: Prediction?
     /// Who this connection is, to the batcher (`runIfIdle` runs a request inline only for the last sender).
-    private var callerID: Int { Int(bitPattern: UInt(bitPattern: ObjectIdentifier(self).hashValue)) }
+    private var callerID: Int { Int(bitPattern: UInt(bitPattern: ObjectIdentifier(self))) }
 
     init(batcher: DynamicBatcher, queueFullAnswer: PredictFrameWriter, model: ModelSlot, limits: ConnectionLimits,
          metrics: ServiceMetrics, activity: ConnectionActivity) {
