@@ -173,9 +173,8 @@ public final class DynamicBatcher: @unchecked Sendable {
         self.sawRequest = true
         guard !self.stopping, self.count == 0, !self.inlineBusy, sameCaller, now &- self.lastActivity >= quiet,
               self.busySince.allSatisfy({ $0 == 0 }) else {
-            self.lastActivity = now
             self.condition.unlock()
-            return nil
+            return nil  // the caller submits it, which records the activity
         }
         self.inlineBusy = true
         let predictor = self.predictor
