@@ -12,9 +12,11 @@ def main(path: str) -> None:
     def get(name: str, key: str = "throughputPerSecond") -> float:
         return rows[name][key] if name in rows else float("nan")
 
+    if "machine" in rows:
+        print(f"CPU: {rows['machine']['cpu']}; doodled kernels: {rows['machine']['kernels']}")
     print(f"{'run':<44}{'ok/s':>10}{'p50 us':>9}{'p90 us':>9}{'p99 us':>9}{'p99.9 us':>10}{'max us':>9}  errors")
     for name, r in rows.items():
-        if "p90Micros" not in r:  # capacity search and loopback floor: in the checks below
+        if "p90Micros" not in r:  # machine line, capacity search and loopback floor: above or in the checks below
             continue
         errors = " ".join(f"{k}={v}" for k, v in sorted(r["errors"].items())) or "-"
         print(f"{name:<44}{r['throughputPerSecond']:>10.0f}{r['p50Micros']:>9.0f}{r['p90Micros']:>9.0f}"

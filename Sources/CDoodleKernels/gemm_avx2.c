@@ -1,69 +1,207 @@
-// AVX2 GEMM for CPUs without VNNI: bytes widened to 16 bits and multiplied with vpmaddwd, so no
-// intermediate saturates (vpmaddubsw would) and results equal the reference bit for bit.
+// AVX2 GEMM and implicit-GEMM convolution for CPUs without VNNI, exact at full int8 rate.
+//
+// vpmaddubsw multiplies u8 by s8 and adds pairs into int16 with saturation: u8 activations times full-range
+// weights (255 * 127 * 2) would saturate, which is what onnxruntime's AVX2 kernels do. Here the activations are
+// shifted to int8 (a' = a ^ 0x80 = a - 128) and the sign is moved onto the weights:
+//     a' * w = |a'| * sign(w, a')
+// with |a'| <= 128 as the unsigned operand and sign(w, a') in [-127, 127] as the signed one, so each pair sum is
+// at most 2 * 128 * 127 = 32512 and nothing saturates. 128 * sum(w) per column (the packed trailer) adds back what
+// the shift took away. Weights of -128 would break the sign step; such a matrix runs on the reference kernels.
+//
+// The activations a GEMM or convolution reads are first rewritten once, as a' and |a'|, into a per-thread buffer
+// (they are read many times: once per 16-column panel, and by up to k_h * k_w output pixels), so a step of 4 k
+// costs two broadcast loads per row and vpsignb, vpmaddubsw, vpmaddwd (by ones) and vpaddd per 8 columns: two
+// multiplies per 32 MACs, as many as the saturating form. Tiles are MR rows by one 16-column panel: 2 * MR
+// accumulators, 2 weight vectors and the constants fit the 16 ymm registers.
 #include "internal.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stdlib.h>
 
-#define AVX2 __attribute__((target("avx2,fma")))
-#define MR 2
+#define AVX2 __attribute__((target("avx2")))
+#define MR 4
 
-/// Four accumulators of one row (each 4 columns x 2 partial sums) -> two vectors of 8 column sums.
-AVX2 static inline __attribute__((always_inline)) void reduce(const __m256i acc[4], __m256i out[2]) {
-    out[0] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[0], acc[1]), 0xD8);
-    out[1] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[2], acc[3]), 0xD8);
+/// The thread's buffer for shifted activations: `len` bytes of a' then `len` bytes of |a'|. It only grows (to the
+/// largest input a thread has seen, a few hundred KiB for batched dense layers) and is never freed.
+static _Thread_local uint8_t *shift_buffer;
+static _Thread_local size_t shift_capacity;
+
+/// Writes a' = a ^ 0x80 and |a'| for `len` bytes of `src`; returns the a' copy (|a'| follows it at + len), or NULL
+/// when memory runs out.
+AVX2 static uint8_t *shift_activations(const uint8_t *src, size_t len) {
+    if (2 * len + 32 > shift_capacity) {
+        size_t capacity = shift_capacity ? shift_capacity : 4096;
+        while (capacity < 2 * len + 32) capacity *= 2;
+        void *p = NULL;
+        if (posix_memalign(&p, 64, capacity) != 0) return NULL;
+        free(shift_buffer);
+        shift_buffer = p;
+        shift_capacity = capacity;
+    }
+    uint8_t *shifted = shift_buffer, *magnitude = shift_buffer + len;
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    size_t i = 0;
+    for (; i + 32 <= len; i += 32) {
+        const __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(src + i)), flip);
+        _mm256_storeu_si256((__m256i *)(shifted + i), v);
+        _mm256_storeu_si256((__m256i *)(magnitude + i), _mm256_abs_epi8(v));
+    }
+    for (; i < len; i++) {
+        const int8_t v = (int8_t)(src[i] ^ 0x80);
+        shifted[i] = (uint8_t)v;
+        magnitude[i] = (uint8_t)(v < 0 ? -v : v);  // -(-128) is 128 as a byte, which is what vpabsb gives
+    }
+    return shifted;
+}
+
+/// The epilogue constants of one 16-column panel, loaded once per panel rather than once per row.
+typedef struct {
+    __m256i bias[2];  // bias + shift correction
+    __m256 scale[2];
+    __m256 lo, hi;
+    __m256i zp;
+    int count;  // valid columns (1...16)
+} Panel;
+
+AVX2 static Panel make_panel(int N, int n0, const int32_t *bias, const int32_t *correction,
+                             const CDoodleKernels_Requant *rq) {
+    Panel pc;
+    int32_t b[CDK_PANEL];
+    float s[CDK_PANEL];
+    pc.count = cdk_panel_constants(N, n0, bias, correction, rq, b, s);
+    for (int j = 0; j < 2; j++) {
+        pc.bias[j] = _mm256_loadu_si256((const __m256i *)(b + 8 * j));
+        pc.scale[j] = _mm256_loadu_ps(s + 8 * j);
+    }
+    pc.lo = _mm256_set1_ps(rq ? (float)(rq->lo - rq->zero_point) : 0.0f);
+    pc.hi = _mm256_set1_ps(rq ? (float)(rq->hi - rq->zero_point) : 0.0f);
+    pc.zp = _mm256_set1_epi32(rq ? rq->zero_point : 0);
+    return pc;
+}
+
+/// Requantises like cdk_requant: multiply in float, clamp, round to nearest even (MXCSR's default), add the zero point.
+AVX2 static inline __attribute__((always_inline)) __m256i requant(__m256i acc, __m256 scale, const Panel *pc) {
+    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
+    v = _mm256_min_ps(_mm256_max_ps(v, pc->lo), pc->hi);
+    return _mm256_add_epi32(_mm256_cvtps_epi32(v), pc->zp);
 }
 
 AVX2 static inline __attribute__((always_inline)) void
-tile(const uint8_t *A, size_t lda, int K4, const int8_t *B, const int32_t *bias, int n0, int N, int m0,
-     const int mr, const CDoodleKernels_Requant *rq, uint8_t *C8, int32_t *C32, size_t ldc) {
-    __m256i acc[MR][4];
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < 4; j++) acc[i][j] = _mm256_setzero_si256();
-    for (int k = 0; k < K4; k++) {
-        const int8_t *b = B + (size_t)k * 64;
-        __m256i w[4];
-        for (int j = 0; j < 4; j++) w[j] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 16 * j)));
-        for (int i = 0; i < mr; i++) {
-            int32_t word;
-            memcpy(&word, A + (size_t)(m0 + i) * lda + (size_t)k * 4, 4);
-            const __m256i x = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128(word)));
-            for (int j = 0; j < 4; j++) acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(x, w[j]));
+epilogue(__m256i acc0, __m256i acc1, const Panel *pc, uint8_t *restrict C8, int32_t *restrict C32, size_t offset) {
+    if (C8) {
+        const __m256i q16 = _mm256_packs_epi32(requant(acc0, pc->scale[0], pc), requant(acc1, pc->scale[1], pc));
+        const __m256i q8 = _mm256_packus_epi16(q16, q16);
+        // Lane 0 holds columns 0-3 and 8-11, lane 1 columns 4-7 and 12-15.
+        const __m128i bytes = _mm_unpacklo_epi32(_mm256_castsi256_si128(q8), _mm256_extracti128_si256(q8, 1));
+        if (pc->count == CDK_PANEL) {
+            _mm_storeu_si128((__m128i *)(C8 + offset), bytes);
+        } else {
+            uint8_t tmp[CDK_PANEL];
+            _mm_storeu_si128((__m128i *)tmp, bytes);
+            memcpy(C8 + offset, tmp, (size_t)pc->count);
         }
+    } else if (pc->count == CDK_PANEL) {
+        _mm256_storeu_si256((__m256i *)(C32 + offset), acc0);
+        _mm256_storeu_si256((__m256i *)(C32 + offset + 8), acc1);
+    } else {
+        int32_t tmp[CDK_PANEL];
+        _mm256_storeu_si256((__m256i *)tmp, acc0);
+        _mm256_storeu_si256((__m256i *)(tmp + 8), acc1);
+        memcpy(C32 + offset, tmp, (size_t)pc->count * sizeof(int32_t));
     }
+}
+
+/// One tile: `mr` (<= MR) consecutive rows from p0 by one panel. A constant `mr` unrolls it.
+AVX2 static inline __attribute__((always_inline)) void
+tile(const cdk_rows *r, size_t len, size_t p0, const int mr, const int8_t *restrict B, const Panel *pc, int n0,
+     uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {
+    const uint8_t *rows[MR];  // into the a' copy; |a'| is `len` bytes further on
+    __m256i acc[MR][2];
     for (int i = 0; i < mr; i++) {
-        __m256i sums[2];
-        reduce(acc[i], sums);
-        int32_t col[16];
-        _mm256_storeu_si256((__m256i *)col, sums[0]);
-        _mm256_storeu_si256((__m256i *)(col + 8), sums[1]);
-        const int count = N - n0 < 16 ? N - n0 : 16;
-        for (int c = 0; c < count; c++) {
-            const int32_t v = col[c] + (bias ? bias[n0 + c] : 0);
-            if (C8) {
-                C8[(size_t)(m0 + i) * ldc + n0 + c] =
-                    cdk_requant(v, rq->scale[n0 + c], rq->zero_point, rq->lo, rq->hi);
-            } else {
-                C32[(size_t)(m0 + i) * ldc + n0 + c] = v;
-            }
+        rows[i] = cdk_row(r, p0 + (size_t)i);
+        acc[i][0] = pc->bias[0];
+        acc[i][1] = pc->bias[1];
+    }
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int seg4 = r->seg4;
+    const size_t skip = r->seg_stride - (size_t)seg4 * 4;  // from one segment's end to the next one's start
+    size_t off = 0;
+    int k = 0;
+    // One flat loop over all k_h * seg4 steps (a nested loop makes LLVM keep the accumulators in memory).
+    const int steps = r->k_h * seg4;
+    for (int step = 0; step < steps; step++) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)B);
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(B + 32));
+        B += 64;
+        for (int i = 0; i < mr; i++) {
+            int32_t word, size;
+            memcpy(&word, rows[i] + off, 4);
+            memcpy(&size, rows[i] + len + off, 4);
+            const __m256i shifted = _mm256_set1_epi32(word);
+            const __m256i magnitude = _mm256_set1_epi32(size);
+            acc[i][0] = _mm256_add_epi32(
+                acc[i][0], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(w0, shifted)), ones));
+            acc[i][1] = _mm256_add_epi32(
+                acc[i][1], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(w1, shifted)), ones));
+        }
+        off += 4;
+        if (++k == seg4) {
+            k = 0;
+            off += skip;
         }
     }
+    for (int i = 0; i < mr; i++) epilogue(acc[i][0], acc[i][1], pc, C8, C32, (p0 + (size_t)i) * ldc + (size_t)n0);
+}
+
+/// Runs the GEMM over rows `r` on their shifted copy; false if there was no memory for it.
+AVX2 static int run(const cdk_rows *src, size_t M, int K, int N, const int8_t *B, const CDoodleKernels_Requant *rq,
+                    const int32_t *bias, uint8_t *C8, int32_t *C32, size_t ldc) {
+    // Bytes the rows read: from the first row's start to the last row's last segment's end.
+    const size_t len = (size_t)(cdk_row(src, M - 1) - src->in) + (size_t)(src->k_h - 1) * src->seg_stride +
+                       (size_t)src->seg4 * 4;
+    uint8_t *shifted = shift_activations(src->in, len);
+    if (!shifted) return 0;
+    cdk_rows shifted_rows = *src;
+    shifted_rows.in = shifted;
+    const cdk_rows *r = &shifted_rows;
+    const size_t pb = cdk_panel_bytes(K);
+    const int32_t *correction = cdk_shift_correction(B, K, N);
+    // Panels outermost keep one panel of B hot in L1 while every row streams past it.
+    for (int p = 0; p < CDK_PANELS(N); p++) {
+        const int n0 = p * CDK_PANEL;
+        const Panel pc = make_panel(N, n0, bias, correction, rq);
+        const int8_t *Bp = B + (size_t)p * pb;
+        size_t m0 = 0;
+        for (; m0 + MR <= M; m0 += MR) tile(r, len, m0, MR, Bp, &pc, n0, C8, C32, ldc);
+        switch (M - m0) {
+        case 3: tile(r, len, m0, 3, Bp, &pc, n0, C8, C32, ldc); break;
+        case 2: tile(r, len, m0, 2, Bp, &pc, n0, C8, C32, ldc); break;
+        case 1: tile(r, len, m0, 1, Bp, &pc, n0, C8, C32, ldc); break;
+        default: break;
+        }
+    }
+    return 1;
 }
 
 AVX2 void cdk_gemm_avx2(const uint8_t *A, size_t lda, int M, int K, int N, const int8_t *B,
                         const CDoodleKernels_Requant *rq, const int32_t *bias, uint8_t *C8, int32_t *C32,
                         size_t ldc) {
-    const int K4 = CDK_K4(K);
-    const size_t pb = cdk_panel_bytes(K);
-    for (int p = 0; p < CDK_PANELS(N); p++) {
-        const int8_t *Bp = B + (size_t)p * pb;
-        for (int m0 = 0; m0 < M; m0 += MR) {
-            if (M - m0 >= 2) {
-                tile(A, lda, K4, Bp, bias, p * CDK_PANEL, N, m0, 2, rq, C8, C32, ldc);
-            } else {
-                tile(A, lda, K4, Bp, bias, p * CDK_PANEL, N, m0, 1, rq, C8, C32, ldc);
-            }
-        }
+    const cdk_rows r = {.in = A, .in_pitch = lda, .c = 0, .seg_stride = (size_t)CDK_K4(K) * 4, .k_h = 1,
+                        .seg4 = CDK_K4(K), .out_w = 1};
+    if (M <= 0) return;
+    if (cdk_has_minus_128(B, K, N) || !run(&r, (size_t)M, K, N, B, rq, bias, C8, C32, ldc)) {
+        cdk_gemm_reference(A, lda, M, K, N, B, rq, bias, C8, C32, ldc);
+    }
+}
+
+AVX2 void cdk_conv_implicit_avx2(CDK_CONV_IMPLICIT_ARGS) {
+    const int K = k_h * k_w * c;
+    const cdk_rows r = {.in = in, .in_pitch = in_pitch, .c = (size_t)c, .seg_stride = in_pitch, .k_h = k_h,
+                        .seg4 = k_w * c / 4, .out_w = out_w};
+    if (out_h <= 0 || out_w <= 0) return;
+    if (cdk_has_minus_128(B, K, N) || !run(&r, (size_t)out_h * (size_t)out_w, K, N, B, rq, rq->bias, out, NULL, ldc)) {
+        cdk_conv_implicit_reference(in, in_pitch, c, k_h, k_w, out_h, out_w, B, N, rq, out, ldc);
     }
 }
 #endif

@@ -168,14 +168,11 @@ tile_implicit(const uint8_t *restrict a, size_t row_step, size_t seg_stride, int
     default: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 1, NP, out, ldc); break;              \
     }
 
-AVX512 void CDoodleKernels_conv_implicit_u8(const uint8_t *in, size_t in_pitch, int c, int k_h, int k_w, int out_h,
-                                            int out_w, const void *packedB, int N,
-                                            const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc) {
+AVX512 void cdk_conv_implicit_avx512vnni(CDK_CONV_IMPLICIT_ARGS) {
     const int K = k_h * k_w * c;
     const int seg4 = k_w * c / 4;
     const size_t pb = cdk_panel_bytes(K);
     const int panels = CDK_PANELS(N);
-    const int8_t *B = (const int8_t *)packedB;
     for (int p = 0; p < panels; p += 3) {
         const int np = panels - p >= 3 ? 3 : panels - p;
         const int n0 = p * CDK_PANEL;

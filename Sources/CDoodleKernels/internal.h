@@ -13,6 +13,42 @@
 /// One packed panel: [K4][16 columns][4 k] int8.
 static inline size_t cdk_panel_bytes(int K) { return (size_t)CDK_K4(K) * CDK_PANEL * 4; }
 
+/// Packed weights: the panels, then a trailer that the paths computing on shifted activations read.
+///   int32 shift_correction[panels * 16]: 128 * sum_k w[n][k], so sum_k (a - 128) * w + correction = sum_k a * w;
+///   int32 has_minus_128: 1 if some weight is -128 (the AVX2 sign trick is exact only on [-127, 127]).
+static inline size_t cdk_panels_bytes(int K, int N) { return (size_t)CDK_PANELS(N) * cdk_panel_bytes(K); }
+static inline const int32_t *cdk_shift_correction(const int8_t *B, int K, int N) {
+    return (const int32_t *)(const void *)(B + cdk_panels_bytes(K, N));
+}
+static inline int cdk_has_minus_128(const int8_t *B, int K, int N) {
+    return cdk_shift_correction(B, K, N)[CDK_PANELS(N) * CDK_PANEL];
+}
+
+/// One 16-column panel's epilogue constants as plain arrays (zero past the last column): bias plus, where given,
+/// the shift correction; the requantisation scales (zero for int32 output). Returns the valid column count.
+static inline int cdk_panel_constants(int N, int n0, const int32_t *bias, const int32_t *correction,
+                                      const CDoodleKernels_Requant *rq, int32_t b[CDK_PANEL], float s[CDK_PANEL]) {
+    const int count = N - n0 < CDK_PANEL ? N - n0 : CDK_PANEL;
+    for (int c = 0; c < CDK_PANEL; c++) {
+        b[c] = c < count ? (bias ? bias[n0 + c] : 0) + (correction ? correction[n0 + c] : 0) : 0;
+        s[c] = c < count && rq ? rq->scale[n0 + c] : 0.0f;
+    }
+    return count;
+}
+
+/// Where an implicit-GEMM row's bytes come from: output pixel p reads `k_h` segments of `seg4` 4-byte words, the
+/// first at `in + (p / out_w) * in_pitch + (p % out_w) * c`, each `seg_stride` bytes after the one before. A plain
+/// GEMM is the case k_h = 1, out_w = 1, in_pitch = lda, seg4 = K4.
+typedef struct {
+    const uint8_t *in;
+    size_t in_pitch, c, seg_stride;
+    int k_h, seg4, out_w;
+} cdk_rows;
+
+static inline const uint8_t *cdk_row(const cdk_rows *r, size_t p) {
+    return r->in + (p / (size_t)r->out_w) * r->in_pitch + (p % (size_t)r->out_w) * r->c;
+}
+
 /// Scalar requantisation; every SIMD path rounds exactly like this (clamp in float, then nearest-even).
 static inline uint8_t cdk_requant(int32_t acc, float scale, int32_t zp, int32_t lo, int32_t hi) {
     float v = (float)acc * scale;
@@ -25,9 +61,24 @@ void cdk_gemm_reference(const uint8_t *A, size_t lda, int M, int K, int N, const
                         const CDoodleKernels_Requant *rq, const int32_t *bias, uint8_t *C8, int32_t *C32, size_t ldc);
 void cdk_gemm_avx2(const uint8_t *A, size_t lda, int M, int K, int N, const int8_t *B,
                    const CDoodleKernels_Requant *rq, const int32_t *bias, uint8_t *C8, int32_t *C32, size_t ldc);
+void cdk_gemm_neon_dotprod(const uint8_t *A, size_t lda, int M, int K, int N, const int8_t *B,
+                           const CDoodleKernels_Requant *rq, const int32_t *bias, uint8_t *C8, int32_t *C32,
+                           size_t ldc);
+void cdk_gemm_neon_i8mm(const uint8_t *A, size_t lda, int M, int K, int N, const int8_t *B,
+                        const CDoodleKernels_Requant *rq, const int32_t *bias, uint8_t *C8, int32_t *C32, size_t ldc);
 void cdk_gemm_avx512vnni(const uint8_t *A, size_t lda, int M, int K, int N, const int8_t *B,
                          const CDoodleKernels_Requant *rq, const int32_t *bias, uint8_t *C8, int32_t *C32,
                          size_t ldc);
+
+/// Implicit-GEMM convolutions (see CDoodleKernels_conv_implicit_u8).
+#define CDK_CONV_IMPLICIT_ARGS                                                                                     \
+    const uint8_t *in, size_t in_pitch, int c, int k_h, int k_w, int out_h, int out_w, const int8_t *B, int N,    \
+        const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc
+void cdk_conv_implicit_reference(CDK_CONV_IMPLICIT_ARGS);
+void cdk_conv_implicit_avx2(CDK_CONV_IMPLICIT_ARGS);
+void cdk_conv_implicit_avx512vnni(CDK_CONV_IMPLICIT_ARGS);
+void cdk_conv_implicit_neon_dotprod(CDK_CONV_IMPLICIT_ARGS);
+void cdk_conv_implicit_neon_i8mm(CDK_CONV_IMPLICIT_ARGS);
 
 void cdk_im2col_reference(const CDoodleKernels_ConvShape *s, const uint8_t *in, uint8_t pad_value, uint8_t *out,
                          size_t row_bytes);
@@ -35,7 +86,16 @@ void cdk_im2col_avx512(const CDoodleKernels_ConvShape *s, const uint8_t *in, uin
                        size_t row_bytes);
 void cdk_maxpool_reference(const uint8_t *in, int in_w, int c, int k_h, int k_w, int stride_h, int stride_w,
                            int out_h, int out_w, uint8_t *out, size_t out_pitch);
+/// Max pooling 16 channels at a time with 128-bit vectors (SSE2 on x86-64, NEON on ARM64); c >= 16.
+void cdk_maxpool_simd128(const uint8_t *in, int in_w, int c, int k_h, int k_w, int stride_h, int stride_w, int out_h,
+                         int out_w, uint8_t *out, size_t out_pitch);
 void cdk_maxpool_avx512(const uint8_t *in, int in_w, int c, int k_h, int k_w, int stride_h, int stride_w, int out_h,
                         int out_w, uint8_t *out, size_t out_pitch);
+
+/// Peak multiply-accumulate rates (see CDoodleKernels_peak_macs_per_second); only on the matching architecture.
+double cdk_peak_avx512vnni(double seconds);
+double cdk_peak_avx2(double seconds);
+double cdk_peak_neon_dotprod(double seconds);
+double cdk_peak_neon_i8mm(double seconds);
 
 #endif

@@ -1,5 +1,26 @@
 // Dispatch, packing and the portable reference kernels.
 #include "internal.h"
+#include <stdio.h>
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
+#endif
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+#if defined(__aarch64__) && defined(__APPLE__)
+static int cdk_sysctl_flag(const char *name) {
+    int value = 0;
+    size_t size = sizeof(value);
+    return sysctlbyname(name, &value, &size, NULL, 0) == 0 && value != 0;
+}
+#endif
 
 int CDoodleKernels_isa_supported(CDoodleKernels_ISA isa) {
     switch (isa) {
@@ -11,6 +32,16 @@ int CDoodleKernels_isa_supported(CDoodleKernels_ISA isa) {
     case CDoodleKernels_ISA_avx512vnni:
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#elif defined(__aarch64__) && defined(__linux__)
+    case CDoodleKernels_ISA_neon_dotprod:
+        return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+    case CDoodleKernels_ISA_neon_i8mm:
+        return (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
+#elif defined(__aarch64__) && defined(__APPLE__)
+    case CDoodleKernels_ISA_neon_dotprod:
+        return cdk_sysctl_flag("hw.optional.arm.FEAT_DotProd");
+    case CDoodleKernels_ISA_neon_i8mm:
+        return cdk_sysctl_flag("hw.optional.arm.FEAT_I8MM");
 #endif
     default:
         return 0;
@@ -18,25 +49,36 @@ int CDoodleKernels_isa_supported(CDoodleKernels_ISA isa) {
 }
 
 CDoodleKernels_ISA CDoodleKernels_best_isa(void) {
-    if (CDoodleKernels_isa_supported(CDoodleKernels_ISA_avx512vnni)) return CDoodleKernels_ISA_avx512vnni;
-    if (CDoodleKernels_isa_supported(CDoodleKernels_ISA_avx2)) return CDoodleKernels_ISA_avx2;
+    static const CDoodleKernels_ISA order[] = {CDoodleKernels_ISA_avx512vnni, CDoodleKernels_ISA_avx2,
+                                               CDoodleKernels_ISA_neon_i8mm, CDoodleKernels_ISA_neon_dotprod};
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        if (CDoodleKernels_isa_supported(order[i])) return order[i];
+    }
     return CDoodleKernels_ISA_reference;
 }
 
 size_t CDoodleKernels_packed_size(CDoodleKernels_ISA isa, int K, int N) {
     (void)isa;  // every path shares one layout
-    return (size_t)CDK_PANELS(N) * cdk_panel_bytes(K);
+    return cdk_panels_bytes(K, N) + (size_t)(CDK_PANELS(N) * CDK_PANEL) * sizeof(int32_t) + 64;
 }
 
 void CDoodleKernels_pack_weights(CDoodleKernels_ISA isa, const int8_t *w, int K, int N, void *packed) {
     int8_t *out = (int8_t *)packed;
     memset(out, 0, CDoodleKernels_packed_size(isa, K, N));
+    int32_t *correction = (int32_t *)(void *)(out + cdk_panels_bytes(K, N));
+    int has_minus_128 = 0;
     for (int n = 0; n < N; n++) {
         int8_t *panel = out + (size_t)(n / CDK_PANEL) * cdk_panel_bytes(K);
+        int32_t sum = 0;
         for (int k = 0; k < K; k++) {
-            panel[((size_t)(k / 4) * CDK_PANEL + (n % CDK_PANEL)) * 4 + (k % 4)] = w[(size_t)n * K + k];
+            const int8_t v = w[(size_t)n * K + k];
+            panel[((size_t)(k / 4) * CDK_PANEL + (n % CDK_PANEL)) * 4 + (k % 4)] = v;
+            sum += v;
+            has_minus_128 |= v == -128;
         }
+        correction[n] = 128 * sum;
     }
+    correction[CDK_PANELS(N) * CDK_PANEL] = has_minus_128;
 }
 
 void cdk_gemm_reference(const uint8_t *A, size_t lda, int M, int K, int N, const int8_t *B,
@@ -67,9 +109,53 @@ static cdk_gemm_fn cdk_gemm_for(CDoodleKernels_ISA isa) {
 #if defined(__x86_64__)
     if (isa == CDoodleKernels_ISA_avx512vnni) return cdk_gemm_avx512vnni;
     if (isa == CDoodleKernels_ISA_avx2) return cdk_gemm_avx2;
+#elif defined(__aarch64__)
+    if (isa == CDoodleKernels_ISA_neon_i8mm) return cdk_gemm_neon_i8mm;
+    if (isa == CDoodleKernels_ISA_neon_dotprod) return cdk_gemm_neon_dotprod;
 #endif
     (void)isa;
     return cdk_gemm_reference;
+}
+
+typedef void (*cdk_conv_implicit_fn)(CDK_CONV_IMPLICIT_ARGS);
+
+static cdk_conv_implicit_fn cdk_conv_implicit_for(CDoodleKernels_ISA isa) {
+#if defined(__x86_64__)
+    if (isa == CDoodleKernels_ISA_avx512vnni) return cdk_conv_implicit_avx512vnni;
+    if (isa == CDoodleKernels_ISA_avx2) return cdk_conv_implicit_avx2;
+#elif defined(__aarch64__)
+    if (isa == CDoodleKernels_ISA_neon_i8mm) return cdk_conv_implicit_neon_i8mm;
+    if (isa == CDoodleKernels_ISA_neon_dotprod) return cdk_conv_implicit_neon_dotprod;
+#endif
+    (void)isa;
+    return cdk_conv_implicit_reference;
+}
+
+void CDoodleKernels_conv_implicit_u8(CDoodleKernels_ISA isa, const uint8_t *in, size_t in_pitch, int c, int k_h,
+                                     int k_w, int out_h, int out_w, const void *packedB, int N,
+                                     const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc) {
+    cdk_conv_implicit_for(isa)(in, in_pitch, c, k_h, k_w, out_h, out_w, (const int8_t *)packedB, N, rq, out, ldc);
+}
+
+void cdk_conv_implicit_reference(CDK_CONV_IMPLICIT_ARGS) {
+    const int K = k_h * k_w * c;
+    const size_t pb = cdk_panel_bytes(K);
+    const size_t seg = (size_t)k_w * c;
+    for (int oy = 0; oy < out_h; oy++) {
+        for (int ox = 0; ox < out_w; ox++) {
+            const uint8_t *window = in + (size_t)oy * in_pitch + (size_t)ox * c;
+            uint8_t *dst = out + ((size_t)oy * out_w + ox) * ldc;
+            for (int n = 0; n < N; n++) {
+                const int8_t *panel = B + (size_t)(n / CDK_PANEL) * pb + (n % CDK_PANEL) * 4;
+                int32_t acc = rq->bias[n];
+                for (int k = 0; k < K; k++) {
+                    const uint8_t a = window[(size_t)(k / seg) * in_pitch + (size_t)(k % seg)];
+                    acc += (int32_t)a * (int32_t)panel[(size_t)(k / 4) * CDK_PANEL * 4 + (k % 4)];
+                }
+                dst[n] = cdk_requant(acc, rq->scale[n], rq->zero_point, rq->lo, rq->hi);
+            }
+        }
+    }
 }
 
 void CDoodleKernels_gemm_u8s8(CDoodleKernels_ISA isa, const uint8_t *A, size_t lda, int M, int K, int N,
@@ -130,7 +216,10 @@ void CDoodleKernels_maxpool_u8(CDoodleKernels_ISA isa, const uint8_t *in, int in
         return;
     }
 #endif
-    (void)isa;
+    if (isa != CDoodleKernels_ISA_reference && c >= 16) {
+        cdk_maxpool_simd128(in, in_w, c, k_h, k_w, stride_h, stride_w, out_h, out_w, out, out_pitch);
+        return;
+    }
     cdk_maxpool_reference(in, in_w, c, k_h, k_w, stride_h, stride_w, out_h, out_w, out, out_pitch);
 }
 
@@ -171,12 +260,53 @@ void CDoodleKernels_add_const_u8(const uint8_t *a, int32_t za, float sa, const f
     }
 }
 
-#if !defined(__x86_64__)
-#include <stdlib.h>
-// The implicit-GEMM convolution exists only as AVX-512 code; the engine never selects it elsewhere.
-void CDoodleKernels_conv_implicit_u8(const uint8_t *in, size_t in_pitch, int c, int k_h, int k_w, int out_h,
-                                     int out_w, const void *packedB, int N, const CDoodleKernels_Requant *rq,
-                                     uint8_t *out, size_t ldc) {
-    abort();
-}
+double CDoodleKernels_peak_macs_per_second(CDoodleKernels_ISA isa, double seconds) {
+    if (!CDoodleKernels_isa_supported(isa)) return 0;
+    switch (isa) {
+#if defined(__x86_64__)
+    case CDoodleKernels_ISA_avx512vnni: return cdk_peak_avx512vnni(seconds);
+    case CDoodleKernels_ISA_avx2: return cdk_peak_avx2(seconds);
+#elif defined(__aarch64__)
+    case CDoodleKernels_ISA_neon_dotprod: return cdk_peak_neon_dotprod(seconds);
+    case CDoodleKernels_ISA_neon_i8mm: return cdk_peak_neon_i8mm(seconds);
 #endif
+    default: return 0;
+    }
+}
+
+const char *CDoodleKernels_cpu_model(void) {
+    static char model[256];
+    static int done;
+    if (done) return model;
+    done = 1;
+    snprintf(model, sizeof(model), "unknown CPU");
+#if defined(__APPLE__)
+    size_t size = sizeof(model);
+    if (sysctlbyname("machdep.cpu.brand_string", model, &size, NULL, 0) == 0) return model;
+#else
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return model;
+    char line[512];
+    while (fgets(line, sizeof(line), f)) {
+        // x86: "model name : AMD EPYC ..."; ARM64 kernels print "CPU part" and no model name.
+        if (strncmp(line, "model name", 10) == 0 || strncmp(line, "Model", 5) == 0) {
+            const char *colon = strchr(line, ':');
+            if (!colon) continue;
+            colon++;
+            while (*colon == ' ' || *colon == '\t') colon++;
+            snprintf(model, sizeof(model), "%s", colon);
+            model[strcspn(model, "\n")] = 0;
+            break;
+        }
+        if (strncmp(line, "CPU part", 8) == 0 && strcmp(model, "unknown CPU") == 0) {
+            const char *colon = strchr(line, ':');
+            if (colon) {
+                snprintf(model, sizeof(model), "ARM CPU part%s", colon + 1);
+                model[strcspn(model, "\n")] = 0;
+            }
+        }
+    }
+    fclose(f);
+#endif
+    return model;
+}

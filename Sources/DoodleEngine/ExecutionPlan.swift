@@ -66,7 +66,7 @@ enum PlanStep {
     /// Pixel bytes -> quantised input through a 256-entry table.
     case quantizeInput(table: UnsafePointer<UInt8>, output: Int)
     /// 2-D convolution + bias + requantise (+ ReLU), one image at a time. With a `border`, the input buffer carries
-    /// the padding, so AVX-512 reads it in place without im2col; `shape` then describes the window read (from
+    /// the padding, so every kernel path reads it in place without im2col; `shape` then describes the window read (from
     /// `border.inputOffset`, rows `in_w` pixels apart, no padding), which is also what the im2col paths see.
     case conv(input: Int, output: Int, shape: CDoodleKernels_ConvShape, rowBytes: Int, padValue: UInt8, gemm: GemmWeights,
               border: ConvBorder?)

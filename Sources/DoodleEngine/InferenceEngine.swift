@@ -197,12 +197,12 @@ public final class InferenceEngine: @unchecked Sendable {
             let a = scratch.im2col.assumingMemoryBound(to: UInt8.self)
             let m = Int32(shape.out_h * shape.out_w)
             let offset = border?.inputOffset ?? 0
-            if border != nil && self.isa == .avx512vnni {
+            if border != nil {
                 let l = layouts[input]
                 for i in range {
-                    CDoodleKernels_conv_implicit_u8(slot(input, i) + offset, l.pitch, shape.in_c, shape.k_h, shape.k_w,
-                                                    shape.out_h, shape.out_w, gemm.packed, Int32(gemm.n), &gemm.requant,
-                                                    slot(output, i), gemm.n)
+                    CDoodleKernels_conv_implicit_u8(isa, slot(input, i) + offset, l.pitch, shape.in_c, shape.k_h,
+                                                    shape.k_w, shape.out_h, shape.out_w, gemm.packed, Int32(gemm.n),
+                                                    &gemm.requant, slot(output, i), gemm.n)
                 }
                 return
             }

@@ -4,12 +4,16 @@ import CDoodleKernels
 public enum KernelISA: Int, Sendable, CaseIterable, CustomStringConvertible {
     /// Portable C, any CPU.
     case reference = 0
-    /// AVX2 with 16-bit widening (x86-64 from Haswell on).
+    /// AVX2 `vpmaddubsw` on activations shifted to int8, exact (x86-64 from Haswell and Zen 1 on).
     case avx2 = 1
     /// AVX-512 VNNI `vpdpbusd` (Ice Lake, Sapphire Rapids, Zen 4 and later).
     case avx512vnni = 2
+    /// ARMv8.2 dot product `sdot` on activations shifted to int8 (Graviton 2, Ampere Altra, Apple M1 and later).
+    case neonDotprod = 3
+    /// ARMv8.6 int8 matrix multiply's `usdot` (Graviton 3 and 4, Neoverse V1/V2/N2, Apple M2 and later).
+    case neonI8mm = 4
 
-    /// The fastest path this CPU supports (cpuid).
+    /// The fastest path this CPU supports: AVX-512 VNNI > AVX2 on x86-64, i8mm > dotprod on ARM64, else reference.
     public static var best: KernelISA { KernelISA(rawValue: Int(CDoodleKernels_best_isa().rawValue)) ?? .reference }
 
     /// Whether this CPU can run the path.
@@ -23,6 +27,8 @@ public enum KernelISA: Int, Sendable, CaseIterable, CustomStringConvertible {
         case .reference: "reference"
         case .avx2: "avx2"
         case .avx512vnni: "avx512vnni"
+        case .neonDotprod: "neon-dotprod"
+        case .neonI8mm: "neon-i8mm"
         }
     }
 
@@ -32,10 +38,18 @@ public enum KernelISA: Int, Sendable, CaseIterable, CustomStringConvertible {
         self = isa
     }
 
-    /// Measured peak of AVX-512 VNNI multiply-accumulates per second on the calling thread's core (0 without it).
-    public static func measuredVNNIPeak(seconds: Double = 0.3) -> Double {
-        KernelISA.avx512vnni.isSupported ? CDoodleKernels_vnni_peak_macs_per_second(seconds) : 0
+    /// The names of every path, for help texts and error messages ("reference, avx2, ...").
+    public static var allNames: String { Self.allCases.map(\.description).joined(separator: ", ") }
+
+    /// Measured peak multiply-accumulates per second of the instructions this path is built on, on the calling
+    /// thread's core (0 for the reference path or where the CPU lacks them): vpdpbusd for AVX-512 VNNI,
+    /// vpmaddubsw + vpmaddwd + vpaddd for AVX2, sdot / usdot for NEON.
+    public func measuredPeak(seconds: Double = 0.3) -> Double {
+        CDoodleKernels_peak_macs_per_second(self.c, seconds)
     }
+
+    /// The CPU's model name as the operating system reports it.
+    public static var cpuModel: String { String(cString: CDoodleKernels_cpu_model()) }
 
     var c: CDoodleKernels_ISA { CDoodleKernels_ISA(rawValue: UInt32(self.rawValue)) }
 }

@@ -74,7 +74,8 @@ public final class DoodleDaemon: Sendable {
         try warmUp(predictor, batch: configuration.batcher.maxBatch)
         let model = ModelSlot(ServingModel(predictor: predictor, limits: configuration.requestLimits))
         let metrics = ServiceMetrics(maxBatch: configuration.batcher.maxBatch)
-        metrics.setModel(name: predictor.name, version: predictor.version, classes: predictor.labels.count)
+        metrics.setModel(name: predictor.name, version: predictor.version, classes: predictor.labels.count,
+                         kernels: "\(predictor.engine.isa)")
         let batcher = DynamicBatcher(predictor: predictor, configuration: configuration.batcher, observer: metrics)
         let state = ServingState(.notServing)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
@@ -117,6 +118,7 @@ public final class DoodleDaemon: Sendable {
             "model": "\(predictor.name) v\(predictor.version) (\(predictor.path))",
             "classes": "\(predictor.labels.count)",
             "kernels": "\(predictor.engine.isa)",
+            "cpu": "\(KernelISA.cpuModel)",
             "workers": "\(configuration.batcher.workers)",
             "max_batch": "\(configuration.batcher.maxBatch)",
         ])
@@ -190,7 +192,8 @@ public final class DoodleDaemon: Sendable {
             try Self.warmUp(predictor, batch: self.configuration.batcher.maxBatch)
             self.model.replace(with: ServingModel(predictor: predictor, limits: self.configuration.requestLimits))
             self.batcher.replacePredictor(predictor)
-            self.metrics.setModel(name: predictor.name, version: predictor.version, classes: predictor.labels.count)
+            self.metrics.setModel(name: predictor.name, version: predictor.version, classes: predictor.labels.count,
+                         kernels: "\(predictor.engine.isa)")
             self.metrics.reloadFinished(ok: true)
             self.logger.info("model reloaded", metadata: [
                 "model": "\(predictor.name) v\(predictor.version) (\(predictor.path))",

@@ -119,12 +119,13 @@ public final class ServiceMetrics: BatchObserver, Sendable {
     /// A model reload ended.
     public func reloadFinished(ok: Bool) { self.reloads[ok ? 0 : 1].increment() }
 
-    /// Marks which model is serving: `doodled_model_info{name,version,classes} 1` (a replaced one is removed).
-    public func setModel(name: String, version: String, classes: Int) {
+    /// Marks which model is serving and on which kernel path: `doodled_model_info{name,version,classes,kernels} 1`
+    /// (a replaced one is removed).
+    public func setModel(name: String, version: String, classes: Int, kernels: String) {
         let gauge = self.registry.makeGauge(
             descriptor: MetricNameDescriptor(namespace: "doodled", metricName: "model", unitName: "info",
                                              helpText: "The model being served (value 1)."),
-            labels: [("name", name), ("version", version), ("classes", String(classes))])
+            labels: [("name", name), ("version", version), ("classes", String(classes)), ("kernels", kernels)])
         gauge.set(to: 1)
         let old = self.modelInfo.withLock { slot in
             defer { slot = gauge }

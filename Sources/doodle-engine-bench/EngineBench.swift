@@ -27,9 +27,10 @@ struct EngineBench {
         let engine = try InferenceEngine(contentsOf: URL(fileURLWithPath: args[0]), isa: isa)
         let images = try [UInt8](Data(contentsOf: URL(fileURLWithPath: args[1])))
         let count = images.count / engine.inputBytes
-        // The share-of-peak denominator: vpdpbusd throughput measured on this core now (128 MACs per cycle at
-        // whatever clock the core runs), not a nominal frequency.
-        let peakMacs = KernelISA.measuredVNNIPeak()
+        // The share-of-peak denominator: the path's own multiply-accumulate instructions measured on this core now
+        // (vpdpbusd for AVX-512 VNNI, vpmaddubsw + vpmaddwd + vpaddd for AVX2, sdot/usdot for NEON), not a
+        // nominal clock.
+        let peakMacs = isa.measuredPeak()
         if let batch = profileBatch {
             // Per-layer throughput: each step timed alone over the batch.
             let scratch = engine.makeScratch(maxBatch: batch)
@@ -38,11 +39,11 @@ struct EngineBench {
             }
             for s in steps {
                 var row: [String: Any] = ["engine": "doodled-\(isa)", "batch": batch, "step": s.step,
-                                          "us_per_image": s.secondsPerImage * 1e6]
+                                          "us_per_image": s.secondsPerImage * 1e6, "cpu": KernelISA.cpuModel]
                 if s.macsPerImage > 0 {
                     let macs = Double(s.macsPerImage) / s.secondsPerImage
                     row["macs_per_s"] = macs
-                    if peakMacs > 0 { row["share_of_vnni_peak"] = macs / peakMacs; row["vnni_peak_macs_per_s"] = peakMacs }
+                    if peakMacs > 0 { row["share_of_peak"] = macs / peakMacs; row["peak_macs_per_s"] = peakMacs }
                 }
                 let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
@@ -54,8 +55,9 @@ struct EngineBench {
             let perSecond = Double(done) / elapsed
             let macs = perSecond * Double(engine.macsPerImage)
             var row: [String: Any] = ["engine": "doodled-\(isa)", "batch": batch, "images_per_s": perSecond.rounded(),
-                                      "macs_per_s": macs, "macs_per_image": engine.macsPerImage]
-            if peakMacs > 0 { row["share_of_vnni_peak"] = macs / peakMacs; row["vnni_peak_macs_per_s"] = peakMacs }
+                                      "macs_per_s": macs, "macs_per_image": engine.macsPerImage,
+                                      "cpu": KernelISA.cpuModel]
+            if peakMacs > 0 { row["share_of_peak"] = macs / peakMacs; row["peak_macs_per_s"] = peakMacs }
             let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }

@@ -1,5 +1,6 @@
 import DoodleClient
 import DoodleCore
+import DoodleEngine
 import DoodleServer
 import DoodleWire
 import Foundation
@@ -142,6 +143,7 @@ struct GRPCAndMetricsTests {
             #expect(metric(text, #"doodled_request_duration_seconds_count{transport="tcp"}"#) == 101)
             #expect(metric(text, "doodled_inference_seconds_count") >= 1)
             #expect(text.contains(#"doodled_model_info{name="quickdraw-345""#))
+            #expect(text.contains(#"kernels="\#(KernelISA.best)""#))
             await c.close()
             #expect(try httpGet(port: httpPort, path: "/healthz").0 == 200)
             #expect(try httpGet(port: httpPort, path: "/readyz").0 == 200)

@@ -54,7 +54,7 @@ struct SettingsAndSystemdTests {
     @Test("Invalid values fail with a message naming the setting and where it came from", arguments: [
         (["max-batch": "0"], [String: String](), "", "invalid max-batch '0' (from flag): expected an integer >= 1"),
         ([:], ["DOODLED_LISTEN": "nowhere"], "", "invalid listen 'nowhere' (from environment DOODLED_LISTEN): expected host:port"),
-        ([:], [:], "kernels = sse9\n", "invalid kernels 'sse9' (from FILE:1): expected reference, avx2, avx512vnni or auto"),
+        ([:], [:], "kernels = sse9\n", "invalid kernels 'sse9' (from FILE:1): expected reference, avx2, avx512vnni, neon-dotprod, neon-i8mm or auto"),
         ([:], [:], "max-queue = 1\nmax-queue = 2\n", "FILE:2: max-queue is set twice (first on line 1)"),
         ([:], [:], "maxbatch = 3\n", "FILE:1: unknown setting 'maxbatch'"),
         ([:], [:], "just words\n", "FILE:1: expected 'name = value', got 'just words'"),

@@ -1,6 +1,7 @@
-// Int8 kernels for the doodle inference engine: packing, u8 x s8 GEMM with fused requantisation, im2col,
-// max pooling and element-wise ops. Three instruction-set paths (portable C, AVX2, AVX-512 VNNI) give
-// bit-identical results; the fastest one the CPU supports is chosen at run time.
+// Int8 kernels for the doodle inference engine: packing, u8 x s8 GEMM with fused requantisation, implicit-GEMM
+// convolution, im2col, max pooling and element-wise ops. Five instruction-set paths (portable C; AVX2 and
+// AVX-512 VNNI on x86-64; NEON dotprod and i8mm on ARM64) give bit-identical results; the fastest one the CPU
+// supports is chosen at run time.
 #ifndef CDOODLEKERNELS_H
 #define CDOODLEKERNELS_H
 
@@ -16,16 +17,23 @@ typedef enum {
     CDoodleKernels_ISA_reference = 0,
     CDoodleKernels_ISA_avx2 = 1,
     CDoodleKernels_ISA_avx512vnni = 2,
+    CDoodleKernels_ISA_neon_dotprod = 3,
+    CDoodleKernels_ISA_neon_i8mm = 4,
 } CDoodleKernels_ISA;
+
+/// Number of ISA values (for iterating over them).
+#define CDoodleKernels_ISA_count 5
 
 /// The fastest path this CPU supports.
 CDoodleKernels_ISA CDoodleKernels_best_isa(void);
 /// 1 if this CPU can run `isa`.
 int CDoodleKernels_isa_supported(CDoodleKernels_ISA isa);
 
-/// Bytes of a GEMM right-hand side packed for `isa`: K x N int8 weights (K rounded up to 4, N to 16).
+/// Bytes of a GEMM right-hand side packed for `isa`: K x N int8 weights (K rounded up to 4, N to 16), plus, for
+/// the paths that compute on activations shifted to int8, a per-column correction.
 size_t CDoodleKernels_packed_size(CDoodleKernels_ISA isa, int K, int N);
-/// Pack weights given as `w[n * K + k]` (one row of K per output column n) for `isa`. Padding is zero.
+/// Pack weights given as `w[n * K + k]` (one row of K per output column n) for `isa`. Padding is zero. The buffer
+/// must be 64-byte aligned.
 void CDoodleKernels_pack_weights(CDoodleKernels_ISA isa, const int8_t *w, int K, int N, void *packed);
 
 /// Requantisation of one GEMM output column: q = clamp(nearbyint(acc * scale) + zero_point, lo, hi).
@@ -63,12 +71,13 @@ void CDoodleKernels_maxpool_u8(CDoodleKernels_ISA isa, const uint8_t *in, int in
                                int k_w, int stride_h, int stride_w, int out_h, int out_w, uint8_t *out,
                                size_t out_pitch);
 
-/// Convolution without im2col (AVX-512 VNNI only): stride 1, no dilation, (k_w * c) % 4 == 0, on an input that
-/// already carries its padding (rows `in_pitch` bytes apart). Output pixel (oy, ox) reads the k_h kernel rows of
-/// k_w * c contiguous bytes at in + (oy + ky) * in_pitch + ox * c; B is packed in (ky, kx, c) order as for im2col.
-void CDoodleKernels_conv_implicit_u8(const uint8_t *in, size_t in_pitch, int c, int k_h, int k_w, int out_h,
-                                     int out_w, const void *packedB, int N, const CDoodleKernels_Requant *rq,
-                                     uint8_t *out, size_t ldc);
+/// Convolution without im2col (every path): stride 1, no dilation, (k_w * c) % 4 == 0, on an input that already
+/// carries its padding (rows `in_pitch` bytes apart). Output pixel (oy, ox) reads the k_h kernel rows of k_w * c
+/// contiguous bytes at in + (oy + ky) * in_pitch + ox * c; B is packed in (ky, kx, c) order as for im2col. Output
+/// pixel p = oy * out_w + ox is written at out + p * ldc.
+void CDoodleKernels_conv_implicit_u8(CDoodleKernels_ISA isa, const uint8_t *in, size_t in_pitch, int c, int k_h,
+                                     int k_w, int out_h, int out_w, const void *packedB, int N,
+                                     const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc);
 
 /// Element-wise quantised add: q = clamp(nearbyint((a - za) * sa + (b - zb) * sb) + zo, lo, hi), with
 /// sa = scale_a / scale_out and sb = scale_b / scale_out.
@@ -80,9 +89,14 @@ void CDoodleKernels_add_u8(const uint8_t *a, int32_t za, float sa, const uint8_t
 void CDoodleKernels_add_const_u8(const uint8_t *a, int32_t za, float sa, const float *b, size_t channels,
                                  int32_t zo, int32_t lo, int32_t hi, size_t count, uint8_t *out);
 
-/// Sustained u8 x s8 multiply-accumulates per second of this core running only vpdpbusd (zmm), measured for
-/// `seconds`; 0 where AVX-512 VNNI is absent. Benchmarks divide by it to report a share of peak.
-double CDoodleKernels_vnni_peak_macs_per_second(double seconds);
+/// Sustained u8 x s8 multiply-accumulates per second of this core running only the multiply-accumulate
+/// instructions that `isa` is built on, measured for `seconds`: vpdpbusd (zmm) for AVX-512 VNNI; vpmaddubsw +
+/// vpmaddwd + vpaddd (ymm) for AVX2; sdot / usdot for NEON. 0 where the path has no such peak (reference) or the
+/// CPU lacks it. Benchmarks divide by it to report a share of peak.
+double CDoodleKernels_peak_macs_per_second(CDoodleKernels_ISA isa, double seconds);
+
+/// A short description of the CPU (model name from the OS), for benchmark headers; never NULL.
+const char *CDoodleKernels_cpu_model(void);
 
 #ifdef __cplusplus
 }

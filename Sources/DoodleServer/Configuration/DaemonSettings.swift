@@ -125,11 +125,11 @@ extension DaemonSettings {
                  \.maxWriteBuffer, minimum: 65_536),
         .integer("shed-pause-ms", "Milliseconds a raw-TCP connection reads nothing after some of its requests were refused for a full queue (0 = never).",
                  \.shedPauseMillis, minimum: 0),
-        SettingSpec(name: "kernels", help: "Kernel path: reference, avx2, avx512vnni or auto (the fastest supported).",
+        SettingSpec(name: "kernels", help: "Kernel path: \(KernelISA.allNames) or auto (the fastest this CPU has).",
                     parse: { text, settings throws(SettingValueError) in
                         if text == "auto" { settings.kernels = nil; return }
                         guard let isa = KernelISA(name: text) else {
-                            throw SettingValueError(expected: "reference, avx2, avx512vnni or auto")
+                            throw SettingValueError(expected: "\(KernelISA.allNames) or auto")
                         }
                         settings.kernels = isa
                     },

@@ -1,0 +1,163 @@
+// ARM64 NEON GEMM and implicit-GEMM convolution, exact, in two forms chosen at run time:
+//   - dotprod (ARMv8.2 sdot, s8 x s8 -> s32): activations shifted to int8 (a ^ 0x80 = a - 128) and 128 * sum(w)
+//     per column (the packed trailer) added back, so sum (a - 128) * w + 128 * sum(w) = sum a * w exactly;
+//   - i8mm (ARMv8.6 usdot, u8 x s8 -> s32): the activations as they are.
+// Both accumulate in int32 without intermediate narrowing. Tiles are MR rows by one 16-column panel: 4 * MR
+// accumulators and the 4 weight vectors of a step in the 32 vector registers.
+#include "internal.h"
+
+#if defined(__aarch64__)
+#include <arm_neon.h>
+
+#define MR 6
+#define DOTPROD_TARGET __attribute__((target("arch=armv8.2-a+dotprod")))
+#define I8MM_TARGET __attribute__((target("arch=armv8.6-a+i8mm")))
+
+/// The epilogue constants of one 16-column panel.
+typedef struct {
+    int32x4_t bias[4];  // bias (+ shift correction for dotprod)
+    float32x4_t scale[4];
+    float32x4_t lo, hi;
+    int32x4_t zp;
+    int count;  // valid columns (1...16)
+} Panel;
+
+static Panel make_panel(int N, int n0, const int32_t *bias, const int32_t *correction,
+                        const CDoodleKernels_Requant *rq) {
+    Panel pc;
+    int32_t b[CDK_PANEL];
+    float s[CDK_PANEL];
+    pc.count = cdk_panel_constants(N, n0, bias, correction, rq, b, s);
+    for (int j = 0; j < 4; j++) {
+        pc.bias[j] = vld1q_s32(b + 4 * j);
+        pc.scale[j] = vld1q_f32(s + 4 * j);
+    }
+    pc.lo = vdupq_n_f32(rq ? (float)(rq->lo - rq->zero_point) : 0.0f);
+    pc.hi = vdupq_n_f32(rq ? (float)(rq->hi - rq->zero_point) : 0.0f);
+    pc.zp = vdupq_n_s32(rq ? rq->zero_point : 0);
+    return pc;
+}
+
+/// Requantises like cdk_requant: multiply in float, clamp, round to nearest even (fcvtns), add the zero point.
+static inline __attribute__((always_inline)) int32x4_t requant(int32x4_t acc, float32x4_t scale, const Panel *pc) {
+    float32x4_t v = vmulq_f32(vcvtq_f32_s32(acc), scale);
+    v = vminq_f32(vmaxq_f32(v, pc->lo), pc->hi);
+    return vaddq_s32(vcvtnq_s32_f32(v), pc->zp);
+}
+
+static inline __attribute__((always_inline)) void epilogue(const int32x4_t acc[4], const Panel *pc,
+                                                          uint8_t *restrict C8, int32_t *restrict C32,
+                                                          size_t offset) {
+    if (C8) {
+        int32x4_t q[4];
+        for (int j = 0; j < 4; j++) q[j] = requant(acc[j], pc->scale[j], pc);
+        const uint16x8_t lo = vcombine_u16(vqmovun_s32(q[0]), vqmovun_s32(q[1]));
+        const uint16x8_t hi = vcombine_u16(vqmovun_s32(q[2]), vqmovun_s32(q[3]));
+        const uint8x16_t bytes = vcombine_u8(vqmovn_u16(lo), vqmovn_u16(hi));
+        if (pc->count == CDK_PANEL) {
+            vst1q_u8(C8 + offset, bytes);
+        } else {
+            uint8_t tmp[CDK_PANEL];
+            vst1q_u8(tmp, bytes);
+            memcpy(C8 + offset, tmp, (size_t)pc->count);
+        }
+    } else {
+        int32_t tmp[CDK_PANEL];
+        for (int j = 0; j < 4; j++) vst1q_s32(tmp + 4 * j, acc[j]);
+        memcpy(C32 + offset, tmp, (size_t)pc->count * sizeof(int32_t));
+    }
+}
+
+/// The 4-byte group of row `row` at byte offset `off`, in every 32-bit lane.
+static inline __attribute__((always_inline)) uint8x16_t broadcast_word(const uint8_t *row, size_t off) {
+    uint32_t word;
+    memcpy(&word, row + off, 4);
+    return vreinterpretq_u8_u32(vdupq_n_u32(word));
+}
+
+/// One variant: NAME_tile, NAME_run, cdk_gemm_NAME and cdk_conv_implicit_NAME. DOT(acc, x, w) accumulates the
+/// 4-byte dot products of activations x (as loaded) with weights w; SHIFTED says whether the trailer's correction
+/// is added (dotprod's activations are shifted inside DOT).
+#define NEON_VARIANT(NAME, TARGET, DOT, SHIFTED)                                                                   \
+    TARGET static inline __attribute__((always_inline)) void NAME##_tile(                                         \
+        const cdk_rows *r, size_t p0, const int mr, const int8_t *restrict B, const Panel *pc, int n0,             \
+        uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {                                                 \
+        const uint8_t *rows[MR];                                                                                   \
+        int32x4_t acc[MR][4];                                                                                      \
+        for (int i = 0; i < mr; i++) {                                                                             \
+            rows[i] = cdk_row(r, p0 + (size_t)i);                                                                  \
+            for (int j = 0; j < 4; j++) acc[i][j] = pc->bias[j];                                                   \
+        }                                                                                                          \
+        const int seg4 = r->seg4;                                                                                  \
+        const size_t skip = r->seg_stride - (size_t)seg4 * 4;                                                      \
+        size_t off = 0;                                                                                            \
+        int k = 0;                                                                                                 \
+        const int steps = r->k_h * seg4;                                                                           \
+        for (int step = 0; step < steps; step++) {                                                                 \
+            const int8x16_t w0 = vld1q_s8(B), w1 = vld1q_s8(B + 16), w2 = vld1q_s8(B + 32), w3 = vld1q_s8(B + 48); \
+            B += 64;                                                                                               \
+            for (int i = 0; i < mr; i++) {                                                                         \
+                const uint8x16_t x = broadcast_word(rows[i], off);                                                 \
+                acc[i][0] = DOT(acc[i][0], x, w0);                                                                 \
+                acc[i][1] = DOT(acc[i][1], x, w1);                                                                 \
+                acc[i][2] = DOT(acc[i][2], x, w2);                                                                 \
+                acc[i][3] = DOT(acc[i][3], x, w3);                                                                 \
+            }                                                                                                      \
+            off += 4;                                                                                              \
+            if (++k == seg4) {                                                                                     \
+                k = 0;                                                                                             \
+                off += skip;                                                                                       \
+            }                                                                                                      \
+        }                                                                                                          \
+        for (int i = 0; i < mr; i++) epilogue(acc[i], pc, C8, C32, (p0 + (size_t)i) * ldc + (size_t)n0);           \
+    }                                                                                                              \
+                                                                                                                   \
+    TARGET static void NAME##_run(const cdk_rows *r, size_t M, int K, int N, const int8_t *B,                      \
+                                  const CDoodleKernels_Requant *rq, const int32_t *bias, uint8_t *C8,              \
+                                  int32_t *C32, size_t ldc) {                                                      \
+        const size_t pb = cdk_panel_bytes(K);                                                                      \
+        const int32_t *correction = SHIFTED ? cdk_shift_correction(B, K, N) : NULL;                                \
+        for (int p = 0; p < CDK_PANELS(N); p++) {                                                                  \
+            const int n0 = p * CDK_PANEL;                                                                          \
+            const Panel pc = make_panel(N, n0, bias, correction, rq);                                              \
+            const int8_t *Bp = B + (size_t)p * pb;                                                                 \
+            size_t m0 = 0;                                                                                         \
+            for (; m0 + MR <= M; m0 += MR) NAME##_tile(r, m0, MR, Bp, &pc, n0, C8, C32, ldc);                      \
+            switch (M - m0) {                                                                                      \
+            case 5: NAME##_tile(r, m0, 5, Bp, &pc, n0, C8, C32, ldc); break;                                       \
+            case 4: NAME##_tile(r, m0, 4, Bp, &pc, n0, C8, C32, ldc); break;                                       \
+            case 3: NAME##_tile(r, m0, 3, Bp, &pc, n0, C8, C32, ldc); break;                                       \
+            case 2: NAME##_tile(r, m0, 2, Bp, &pc, n0, C8, C32, ldc); break;                                       \
+            case 1: NAME##_tile(r, m0, 1, Bp, &pc, n0, C8, C32, ldc); break;                                       \
+            default: break;                                                                                        \
+            }                                                                                                      \
+        }                                                                                                          \
+    }                                                                                                              \
+                                                                                                                   \
+    void cdk_gemm_##NAME(const uint8_t *A, size_t lda, int M, int K, int N, const int8_t *B,                       \
+                         const CDoodleKernels_Requant *rq, const int32_t *bias, uint8_t *C8, int32_t *C32,         \
+                         size_t ldc) {                                                                             \
+        const cdk_rows r = {.in = A, .in_pitch = lda, .c = 0, .seg_stride = (size_t)CDK_K4(K) * 4, .k_h = 1,       \
+                            .seg4 = CDK_K4(K), .out_w = 1};                                                        \
+        NAME##_run(&r, (size_t)M, K, N, B, rq, bias, C8, C32, ldc);                                                \
+    }                                                                                                              \
+                                                                                                                   \
+    void cdk_conv_implicit_##NAME(CDK_CONV_IMPLICIT_ARGS) {                                                        \
+        const cdk_rows r = {.in = in, .in_pitch = in_pitch, .c = (size_t)c, .seg_stride = in_pitch, .k_h = k_h,    \
+                            .seg4 = k_w * c / 4, .out_w = out_w};                                                  \
+        NAME##_run(&r, (size_t)out_h * (size_t)out_w, k_h * k_w * c, N, B, rq, rq->bias, out, NULL, ldc);          \
+    }
+
+DOTPROD_TARGET static inline __attribute__((always_inline)) int32x4_t dot_shifted(int32x4_t acc, uint8x16_t x,
+                                                                                  int8x16_t w) {
+    return vdotq_s32(acc, vreinterpretq_s8_u8(veorq_u8(x, vdupq_n_u8(0x80))), w);
+}
+
+I8MM_TARGET static inline __attribute__((always_inline)) int32x4_t dot_unsigned(int32x4_t acc, uint8x16_t x,
+                                                                                int8x16_t w) {
+    return vusdotq_s32(acc, x, w);
+}
+
+NEON_VARIANT(neon_dotprod, DOTPROD_TARGET, dot_shifted, 1)
+NEON_VARIANT(neon_i8mm, I8MM_TARGET, dot_unsigned, 0)
+#endif
