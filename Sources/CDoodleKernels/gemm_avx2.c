@@ -112,14 +112,15 @@ epilogue(__m256i acc0, __m256i acc1, const Panel *pc, uint8_t *restrict C8, int3
     }
 }
 
-/// One tile: `mr` (<= MR) consecutive rows from p0 by one panel. A constant `mr` unrolls it.
+/// One tile: `mr` (<= MR) consecutive rows from p0 by one panel. A constant `mr` unrolls it. `rows` point into the
+/// a' copy; |a'| is `len` bytes further on.
 AVX2 static inline __attribute__((always_inline)) void
-tile(const cdk_rows *r, size_t len, size_t p0, const int mr, const int8_t *restrict B, const Panel *pc, int n0,
-     uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {
-    const uint8_t *rows[MR];  // into the a' copy; |a'| is `len` bytes further on
+tile(const cdk_rows *r, cdk_row_cursor *cursor, size_t len, size_t p0, const int mr, const int8_t *restrict B,
+     const Panel *pc, int n0, uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {
+    const uint8_t *rows[MR];
     __m256i acc[MR][2];
     for (int i = 0; i < mr; i++) {
-        rows[i] = cdk_row(r, p0 + (size_t)i);
+        rows[i] = cdk_row_cursor_next(cursor);
         acc[i][0] = pc->bias[0];
         acc[i][1] = pc->bias[1];
     }
@@ -158,8 +159,9 @@ tile(const cdk_rows *r, size_t len, size_t p0, const int mr, const int8_t *restr
 AVX2 static int run(const cdk_rows *src, size_t M, int K, int N, const int8_t *B, const CDoodleKernels_Requant *rq,
                     const int32_t *bias, uint8_t *C8, int32_t *C32, size_t ldc) {
     // Bytes the rows read: from the first row's start to the last row's last segment's end.
-    const size_t len = (size_t)(cdk_row(src, M - 1) - src->in) + (size_t)(src->k_h - 1) * src->seg_stride +
-                       (size_t)src->seg4 * 4;
+    const size_t last = M - 1;
+    const size_t len = (last / (size_t)src->out_w) * src->in_pitch + (last % (size_t)src->out_w) * src->c +
+                       (size_t)(src->k_h - 1) * src->seg_stride + (size_t)src->seg4 * 4;
     uint8_t *shifted = shift_activations(src->in, len);
     if (!shifted) return 0;
     cdk_rows shifted_rows = *src;
@@ -172,12 +174,13 @@ AVX2 static int run(const cdk_rows *src, size_t M, int K, int N, const int8_t *B
         const int n0 = p * CDK_PANEL;
         const Panel pc = make_panel(N, n0, bias, correction, rq);
         const int8_t *Bp = B + (size_t)p * pb;
+        cdk_row_cursor cursor = cdk_row_cursor_start(r);
         size_t m0 = 0;
-        for (; m0 + MR <= M; m0 += MR) tile(r, len, m0, MR, Bp, &pc, n0, C8, C32, ldc);
+        for (; m0 + MR <= M; m0 += MR) tile(r, &cursor, len, m0, MR, Bp, &pc, n0, C8, C32, ldc);
         switch (M - m0) {
-        case 3: tile(r, len, m0, 3, Bp, &pc, n0, C8, C32, ldc); break;
-        case 2: tile(r, len, m0, 2, Bp, &pc, n0, C8, C32, ldc); break;
-        case 1: tile(r, len, m0, 1, Bp, &pc, n0, C8, C32, ldc); break;
+        case 3: tile(r, &cursor, len, m0, 3, Bp, &pc, n0, C8, C32, ldc); break;
+        case 2: tile(r, &cursor, len, m0, 2, Bp, &pc, n0, C8, C32, ldc); break;
+        case 1: tile(r, &cursor, len, m0, 1, Bp, &pc, n0, C8, C32, ldc); break;
         default: break;
         }
     }

@@ -80,12 +80,12 @@ static inline __attribute__((always_inline)) uint8x16_t broadcast_word(const uin
 /// is added (dotprod's activations are shifted inside DOT).
 #define NEON_VARIANT(NAME, TARGET, DOT, SHIFTED)                                                                   \
     TARGET static inline __attribute__((always_inline)) void NAME##_tile(                                         \
-        const cdk_rows *r, size_t p0, const int mr, const int8_t *restrict B, const Panel *pc, int n0,             \
-        uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {                                                 \
+        const cdk_rows *r, cdk_row_cursor *cursor, size_t p0, const int mr, const int8_t *restrict B,              \
+        const Panel *pc, int n0, uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {                        \
         const uint8_t *rows[MR];                                                                                   \
         int32x4_t acc[MR][4];                                                                                      \
         for (int i = 0; i < mr; i++) {                                                                             \
-            rows[i] = cdk_row(r, p0 + (size_t)i);                                                                  \
+            rows[i] = cdk_row_cursor_next(cursor);                                                                 \
             for (int j = 0; j < 4; j++) acc[i][j] = pc->bias[j];                                                   \
         }                                                                                                          \
         const int seg4 = r->seg4;                                                                                  \
@@ -121,14 +121,15 @@ static inline __attribute__((always_inline)) uint8x16_t broadcast_word(const uin
             const int n0 = p * CDK_PANEL;                                                                          \
             const Panel pc = make_panel(N, n0, bias, correction, rq);                                              \
             const int8_t *Bp = B + (size_t)p * pb;                                                                 \
+            cdk_row_cursor cursor = cdk_row_cursor_start(r);                                                       \
             size_t m0 = 0;                                                                                         \
-            for (; m0 + MR <= M; m0 += MR) NAME##_tile(r, m0, MR, Bp, &pc, n0, C8, C32, ldc);                      \
+            for (; m0 + MR <= M; m0 += MR) NAME##_tile(r, &cursor, m0, MR, Bp, &pc, n0, C8, C32, ldc);             \
             switch (M - m0) {                                                                                      \
-            case 5: NAME##_tile(r, m0, 5, Bp, &pc, n0, C8, C32, ldc); break;                                       \
-            case 4: NAME##_tile(r, m0, 4, Bp, &pc, n0, C8, C32, ldc); break;                                       \
-            case 3: NAME##_tile(r, m0, 3, Bp, &pc, n0, C8, C32, ldc); break;                                       \
-            case 2: NAME##_tile(r, m0, 2, Bp, &pc, n0, C8, C32, ldc); break;                                       \
-            case 1: NAME##_tile(r, m0, 1, Bp, &pc, n0, C8, C32, ldc); break;                                       \
+            case 5: NAME##_tile(r, &cursor, m0, 5, Bp, &pc, n0, C8, C32, ldc); break;                              \
+            case 4: NAME##_tile(r, &cursor, m0, 4, Bp, &pc, n0, C8, C32, ldc); break;                              \
+            case 3: NAME##_tile(r, &cursor, m0, 3, Bp, &pc, n0, C8, C32, ldc); break;                              \
+            case 2: NAME##_tile(r, &cursor, m0, 2, Bp, &pc, n0, C8, C32, ldc); break;                              \
+            case 1: NAME##_tile(r, &cursor, m0, 1, Bp, &pc, n0, C8, C32, ldc); break;                              \
             default: break;                                                                                        \
             }                                                                                                      \
         }                                                                                                          \

@@ -45,8 +45,23 @@ typedef struct {
     int k_h, seg4, out_w;
 } cdk_rows;
 
-static inline const uint8_t *cdk_row(const cdk_rows *r, size_t p) {
-    return r->in + (p / (size_t)r->out_w) * r->in_pitch + (p % (size_t)r->out_w) * r->c;
+/// Walks the rows in order without a division per row: output pixel p's row start, then p + 1's, ...
+typedef struct {
+    const uint8_t *line;  // the current output row's first pixel
+    size_t in_pitch, c;
+    int ox, out_w;
+} cdk_row_cursor;
+
+static inline cdk_row_cursor cdk_row_cursor_start(const cdk_rows *r) {
+    return (cdk_row_cursor){.line = r->in, .in_pitch = r->in_pitch, .c = r->c, .ox = 0, .out_w = r->out_w};
+}
+
+static inline const uint8_t *cdk_row_cursor_next(cdk_row_cursor *cur) {
+    if (cur->ox == cur->out_w) {
+        cur->ox = 0;
+        cur->line += cur->in_pitch;
+    }
+    return cur->line + (size_t)(cur->ox++) * cur->c;
 }
 
 /// Scalar requantisation; every SIMD path rounds exactly like this (clamp in float, then nearest-even).

@@ -102,39 +102,30 @@ void cdk_gemm_reference(const uint8_t *A, size_t lda, int M, int K, int N, const
     }
 }
 
-typedef void (*cdk_gemm_fn)(const uint8_t *, size_t, int, int, int, const int8_t *, const CDoodleKernels_Requant *,
-                            const int32_t *, uint8_t *, int32_t *, size_t);
+/// The GEMM and implicit-convolution kernels of one path; every ISA the build cannot run gets the reference ones.
+typedef struct {
+    void (*gemm)(const uint8_t *, size_t, int, int, int, const int8_t *, const CDoodleKernels_Requant *,
+                 const int32_t *, uint8_t *, int32_t *, size_t);
+    void (*conv_implicit)(CDK_CONV_IMPLICIT_ARGS);
+} cdk_path;
 
-static cdk_gemm_fn cdk_gemm_for(CDoodleKernels_ISA isa) {
+static cdk_path cdk_path_for(CDoodleKernels_ISA isa) {
+    switch (isa) {
 #if defined(__x86_64__)
-    if (isa == CDoodleKernels_ISA_avx512vnni) return cdk_gemm_avx512vnni;
-    if (isa == CDoodleKernels_ISA_avx2) return cdk_gemm_avx2;
+    case CDoodleKernels_ISA_avx512vnni: return (cdk_path){cdk_gemm_avx512vnni, cdk_conv_implicit_avx512vnni};
+    case CDoodleKernels_ISA_avx2: return (cdk_path){cdk_gemm_avx2, cdk_conv_implicit_avx2};
 #elif defined(__aarch64__)
-    if (isa == CDoodleKernels_ISA_neon_i8mm) return cdk_gemm_neon_i8mm;
-    if (isa == CDoodleKernels_ISA_neon_dotprod) return cdk_gemm_neon_dotprod;
+    case CDoodleKernels_ISA_neon_i8mm: return (cdk_path){cdk_gemm_neon_i8mm, cdk_conv_implicit_neon_i8mm};
+    case CDoodleKernels_ISA_neon_dotprod: return (cdk_path){cdk_gemm_neon_dotprod, cdk_conv_implicit_neon_dotprod};
 #endif
-    (void)isa;
-    return cdk_gemm_reference;
-}
-
-typedef void (*cdk_conv_implicit_fn)(CDK_CONV_IMPLICIT_ARGS);
-
-static cdk_conv_implicit_fn cdk_conv_implicit_for(CDoodleKernels_ISA isa) {
-#if defined(__x86_64__)
-    if (isa == CDoodleKernels_ISA_avx512vnni) return cdk_conv_implicit_avx512vnni;
-    if (isa == CDoodleKernels_ISA_avx2) return cdk_conv_implicit_avx2;
-#elif defined(__aarch64__)
-    if (isa == CDoodleKernels_ISA_neon_i8mm) return cdk_conv_implicit_neon_i8mm;
-    if (isa == CDoodleKernels_ISA_neon_dotprod) return cdk_conv_implicit_neon_dotprod;
-#endif
-    (void)isa;
-    return cdk_conv_implicit_reference;
+    default: return (cdk_path){cdk_gemm_reference, cdk_conv_implicit_reference};
+    }
 }
 
 void CDoodleKernels_conv_implicit_u8(CDoodleKernels_ISA isa, const uint8_t *in, size_t in_pitch, int c, int k_h,
                                      int k_w, int out_h, int out_w, const void *packedB, int N,
                                      const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc) {
-    cdk_conv_implicit_for(isa)(in, in_pitch, c, k_h, k_w, out_h, out_w, (const int8_t *)packedB, N, rq, out, ldc);
+    cdk_path_for(isa).conv_implicit(in, in_pitch, c, k_h, k_w, out_h, out_w, (const int8_t *)packedB, N, rq, out, ldc);
 }
 
 void cdk_conv_implicit_reference(CDK_CONV_IMPLICIT_ARGS) {
@@ -160,12 +151,12 @@ void cdk_conv_implicit_reference(CDK_CONV_IMPLICIT_ARGS) {
 
 void CDoodleKernels_gemm_u8s8(CDoodleKernels_ISA isa, const uint8_t *A, size_t lda, int M, int K, int N,
                               const void *packedB, const CDoodleKernels_Requant *rq, uint8_t *C, size_t ldc) {
-    cdk_gemm_for(isa)(A, lda, M, K, N, (const int8_t *)packedB, rq, rq->bias, C, NULL, ldc);
+    cdk_path_for(isa).gemm(A, lda, M, K, N, (const int8_t *)packedB, rq, rq->bias, C, NULL, ldc);
 }
 
 void CDoodleKernels_gemm_u8s8_i32(CDoodleKernels_ISA isa, const uint8_t *A, size_t lda, int M, int K, int N,
                                   const void *packedB, const int32_t *bias, int32_t *C, size_t ldc) {
-    cdk_gemm_for(isa)(A, lda, M, K, N, (const int8_t *)packedB, NULL, bias, NULL, C, ldc);
+    cdk_path_for(isa).gemm(A, lda, M, K, N, (const int8_t *)packedB, NULL, bias, NULL, C, ldc);
 }
 
 void CDoodleKernels_im2col_u8(CDoodleKernels_ISA isa, const CDoodleKernels_ConvShape *s, const uint8_t *in,
