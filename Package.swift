@@ -11,6 +11,7 @@ let package = Package(
     name: "doodled",
     products: [
         .library(name: "DoodleEngine", targets: ["DoodleEngine"]),
+        .library(name: "DoodlePreprocessing", targets: ["DoodlePreprocessing"]),
         .library(name: "DoodleCore", targets: ["DoodleCore"]),
         .library(name: "DoodleWire", targets: ["DoodleWire"]),
     ],
@@ -43,8 +44,6 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Single-thread engine throughput; bench/engine/run compares it with onnxruntime.
-        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
         // The dataset's stroke rendering (cairo's stroker and scan converter, specialised), bit-exact and without
         // cairo. Exact double arithmetic matters: no fused multiply-adds.
         .target(
@@ -54,11 +53,34 @@ let package = Package(
                 .unsafeFlags(["-O2"], .when(configuration: .debug)),
             ]
         ),
-        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
-        // Preprocessing (normalise, render), validation, the predictor and the dynamic batcher. No NIO.
+        // Input types and preprocessing with train/serve parity: stroke normalisation and bit-exact rendering.
+        .target(
+            name: "DoodlePreprocessing",
+            dependencies: ["CDoodleRaster"],
+            swiftSettings: swiftSettings
+        ),
+        // The serving core: requests, validation, errors, the predictor and the dynamic batcher. No NIO, and
+        // nothing a fresh machine lacks.
         .target(
             name: "DoodleCore",
-            dependencies: ["DoodleEngine", "CCairo", "CDoodleRaster", "CZlib"],
+            dependencies: ["DoodleEngine", "DoodlePreprocessing"],
+            swiftSettings: swiftSettings
+        ),
+        // Dataset tools for the CLI, the load tester, benches and tests (never the daemon): Quick, Draw! ndjson
+        // (gzip or not), PNG files, a seedable generator. zlib and libpng are on every machine of this kind.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
+        .target(
+            name: "DoodleDataset",
+            dependencies: ["DoodleCore", "DoodlePreprocessing", "CZlib", "CPNG"],
+            swiftSettings: swiftSettings
+        ),
+        // libcairo itself, the reference the renderer is held to byte for byte; only tests, fuzzers and the
+        // preprocessing bench use it (`scripts/install-deps` installs its headers).
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
+        .target(
+            name: "DoodleCairoReference",
+            dependencies: ["CCairo", "DoodlePreprocessing"],
             swiftSettings: swiftSettings
         ),
         // The protocol: generated messages, framing, wire <-> core conversion. NIOCore only.
@@ -66,6 +88,7 @@ let package = Package(
             name: "DoodleWire",
             dependencies: [
                 "DoodleCore",
+                "DoodlePreprocessing",
                 "DoodleEngine",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -88,6 +111,7 @@ let package = Package(
             name: "DoodleServer",
             dependencies: [
                 "DoodleCore",
+                "DoodlePreprocessing",
                 "DoodleEngine",
                 "DoodleWire",
                 "DoodleGRPC",
@@ -109,6 +133,7 @@ let package = Package(
             dependencies: [
                 "DoodleWire",
                 "DoodleCore",
+                "DoodleDataset",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -132,6 +157,7 @@ let package = Package(
             dependencies: [
                 "DoodleClient",
                 "DoodleCore",
+                "DoodleDataset",
                 "DoodleWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -144,6 +170,8 @@ let package = Package(
             dependencies: [
                 "DoodleClient",
                 "DoodleCore",
+                "DoodleDataset",
+                "DoodlePreprocessing",
                 "DoodleWire",
                 "DoodleGRPC",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -162,7 +190,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "doodle-preprocess-bench",
-            dependencies: ["DoodleCore", "DoodleWire", "DoodleLoad"],
+            dependencies: ["DoodleCore", "DoodlePreprocessing", "DoodleCairoReference", "DoodleDataset", "DoodleWire", "DoodleLoad"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -171,9 +199,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "DoodleCoreTests",
-            dependencies: ["DoodleCore"],
+            name: "DoodlePreprocessingTests",
+            dependencies: ["DoodlePreprocessing", "DoodleCairoReference", "DoodleDataset"],
             exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DoodleCoreTests",
+            dependencies: ["DoodleCore", "DoodleEngine", "DoodlePreprocessing", "DoodleDataset"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DoodleWireTests",
+            dependencies: [
+                "DoodleWire",
+                "DoodleCore",
+                "DoodlePreprocessing",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -182,6 +228,8 @@ let package = Package(
                 "DoodleServer",
                 "DoodleClient",
                 "DoodleCore",
+                "DoodleDataset",
+                "DoodlePreprocessing",
                 "DoodleEngine",
                 "DoodleWire",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -206,7 +254,7 @@ if Context.environment["DOODLE_FUZZ"] != nil {
         .executableTarget(
             name: "FuzzFrames",
             dependencies: [
-                "DoodleWire", "DoodleCore",
+                "DoodleWire", "DoodleCore", "DoodlePreprocessing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
@@ -215,7 +263,7 @@ if Context.environment["DOODLE_FUZZ"] != nil {
         ),
         .executableTarget(
             name: "FuzzPreprocess",
-            dependencies: ["DoodleCore"],
+            dependencies: ["DoodleCore", "DoodlePreprocessing", "DoodleCairoReference"],
             path: "fuzz/FuzzPreprocess",
             swiftSettings: swiftSettings
         ),

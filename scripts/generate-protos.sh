@@ -6,6 +6,9 @@
 #   (cd /tmp/swift-protobuf && swift build -c release --product protoc-gen-swift)
 #   git clone --branch 2.4.1 https://github.com/grpc/grpc-swift-protobuf /tmp/grpc-swift-protobuf
 #   (cd /tmp/grpc-swift-protobuf && swift build -c release --product protoc-gen-grpc-swift-2)
+# Without network, build the plugin from the copy SwiftPM already fetched (after any `swift build`):
+#   cp -r .build/checkouts/swift-protobuf /tmp/swift-protobuf && (cd /tmp/swift-protobuf && swift build -c release --product protoc-gen-swift)
+# The C client's code is regenerated with `make -C clients/c generate` (protoc-c).
 # Usage: scripts/generate-protos.sh [path/to/protoc-gen-swift [path/to/protoc-gen-grpc-swift-2]]
 set -euo pipefail
 cd "$(dirname "$0")/.."

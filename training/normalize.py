@@ -2,7 +2,7 @@
 
 1. align to the top-left corner, 2. scale uniformly so the largest coordinate is 255,
 3. resample each stroke at 1-unit spacing, 4. Ramer-Douglas-Peucker with epsilon 2.0, then round.
-The Swift daemon mirrors this exactly (Sources/DoodleCore/StrokeNormalizer.swift); keep them in step.
+The Swift daemon mirrors this exactly (Sources/DoodlePreprocessing/StrokeNormalizer.swift); keep them in step.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Python's normalisation of every raw drawing in the shared data, for the Swift parity test.
 
-    python -m training.normalize_golden --out Tests/DoodleCoreTests/Fixtures/normalized.ndjson.gz
+    python -m training.normalize_golden --out Tests/DoodlePreprocessingTests/Fixtures/normalized.ndjson.gz
 """
 
 from __future__ import annotations

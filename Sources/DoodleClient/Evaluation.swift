@@ -1,4 +1,5 @@
 import DoodleCore
+import DoodleDataset
 import DoodleWire
 import Foundation
 import NIOCore
@@ -52,7 +53,7 @@ public struct Evaluation: Sendable {
                     while i < records.count {
                         let record = records[i]
                         let response = try await connection.predict(.with {
-                            $0.strokes = Doodle_V1_Drawing(record)
+                            $0.strokes = Doodle_V1_Drawing(quickDraw: record.drawing)
                             $0.topK = 3
                         })
                         let label = record.word ?? ""

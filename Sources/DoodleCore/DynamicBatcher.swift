@@ -1,7 +1,12 @@
 import DoodleEngine
+import DoodlePreprocessing
 import Foundation
 
 /// Gathers concurrent prediction requests into batches and runs them on dedicated worker threads.
+///
+/// Every request comes with the model it was validated against and runs on that model: a batch never mixes
+/// models, so a reload (which only changes what new requests are validated against) can never score a request
+/// with a model whose classes it was not checked for.
 ///
 /// A free worker takes everything queued, up to `maxBatch`, at once: nothing waits when the queue is short,
 /// unless `maxDelay` asks a worker to hold a short batch that long for company. The queue is bounded: a
@@ -54,6 +59,8 @@ public final class DynamicBatcher: @unchecked Sendable {
 
     private struct Job {
         var request: PredictionRequest
+        /// The model the request was validated against, and runs on.
+        var predictor: Predictor
         var completion: Completion
         /// Monotonic nanoseconds when it was queued.
         var enqueuedAt: UInt64
@@ -68,7 +75,6 @@ public final class DynamicBatcher: @unchecked Sendable {
     private var head = 0
     private var count = 0
     private var stopping = false
-    private var predictor: Predictor
     private var stats = Statistics()
     private var running = 0
     /// When each worker took the batch it is working on (monotonic ns), 0 while it waits for work.
@@ -84,13 +90,12 @@ public final class DynamicBatcher: @unchecked Sendable {
     private let finished = DispatchGroup()
     private let observer: (any BatchObserver)?
 
-    /// Starts the workers on `predictor`; `observer` (metrics) hears the timing of every batch.
-    public init(predictor: Predictor, configuration: Configuration, observer: (any BatchObserver)? = nil) {
+    /// Starts the workers; `observer` (metrics) hears the timing of every batch.
+    public init(configuration: Configuration, observer: (any BatchObserver)? = nil) {
         precondition(configuration.workers >= 1 && configuration.maxBatch >= 1 && configuration.maxQueue >= 1)
         self.configuration = configuration
         self.queueFullError = ServiceError(.resourceExhausted,
                                            "the request queue is full (\(configuration.maxQueue) waiting)")
-        self.predictor = predictor
         self.observer = observer
         self.queue = [Job?](repeating: nil, count: configuration.maxQueue)
         self.stats.batchSizes = [Int](repeating: 0, count: configuration.maxBatch + 1)
@@ -108,23 +113,10 @@ public final class DynamicBatcher: @unchecked Sendable {
         self.running = configuration.workers
     }
 
-    /// The model new batches run on.
-    public var currentPredictor: Predictor {
-        self.condition.lock()
-        defer { self.condition.unlock() }
-        return self.predictor
-    }
-
-    /// Switches new batches to `predictor`; batches already running finish on the old one.
-    public func replacePredictor(_ predictor: Predictor) {
-        self.condition.lock()
-        self.predictor = predictor
-        self.condition.unlock()
-    }
-
-    /// Queues a request; `completion` is called exactly once. `caller` names the sender (a connection) for
-    /// `runIfIdle`.
-    public func submit(_ request: PredictionRequest, caller: Int? = nil, completion: @escaping Completion) {
+    /// Queues a request to run on `predictor`, the model it was validated against; `completion` is called
+    /// exactly once. `caller` names the sender (a connection) for `runIfIdle`.
+    public func submit(_ request: PredictionRequest, on predictor: Predictor, caller: Int? = nil,
+                       completion: @escaping Completion) {
         self.condition.lock()
         if self.stopping {
             self.condition.unlock()
@@ -138,8 +130,8 @@ public final class DynamicBatcher: @unchecked Sendable {
             return
         }
         let now = DispatchTime.now().uptimeNanoseconds
-        self.queue[(self.head + self.count) % self.queue.count] = Job(request: request, completion: completion,
-                                                                        enqueuedAt: now)
+        self.queue[(self.head + self.count) % self.queue.count] = Job(request: request, predictor: predictor,
+                                                                        completion: completion, enqueuedAt: now)
         self.count += 1
         self.lastActivity = now
         self.lastCaller = caller
@@ -162,7 +154,8 @@ public final class DynamicBatcher: @unchecked Sendable {
     /// and never runs two at a time. With several clients (their requests interleave) or steady load (never quiet
     /// that long), requests are batched, and an event loop serving other connections is not tied up with
     /// inference.
-    public func runIfIdle(_ request: PredictionRequest, caller: Int) -> Result<[ScoredClass], ServiceError>? {
+    public func runIfIdle(_ request: PredictionRequest, on predictor: Predictor,
+                          caller: Int) -> Result<[ScoredClass], ServiceError>? {
         // (A max-delay asks lone requests to wait for company; running them at once would defeat it.)
         guard self.mayRunInline else { return nil }
         let quiet = UInt64(self.configuration.inlineAfterIdleMicros) * 1000
@@ -177,10 +170,9 @@ public final class DynamicBatcher: @unchecked Sendable {
             return nil  // the caller submits it, which records the activity
         }
         self.inlineBusy = true
-        let predictor = self.predictor
         self.condition.unlock()
         let answer = InlineAnswer()
-        let job = Job(request: request, completion: { answer.value = $0 },
+        let job = Job(request: request, predictor: predictor, completion: { answer.value = $0 },
                       enqueuedAt: DispatchTime.now().uptimeNanoseconds)
         self.inlineRunner.run([job], on: predictor, observer: self.observer) { ran, expired in
             self.record(batch: ran, expired: expired, inline: true)
@@ -247,13 +239,16 @@ public final class DynamicBatcher: @unchecked Sendable {
 
     // MARK: - Workers
 
-    private func takeBatch(into jobs: inout [Job], worker: Int) -> Predictor? {
+    /// Waits for work and takes the next batch: queued requests in order, up to `maxBatch`, all for the same
+    /// model (a request for another model ends the batch and heads the next). False when stopping; `jobs` may
+    /// be left empty (another worker took what a delayed batch was waiting with).
+    private func takeBatch(into jobs: inout [Job], worker: Int) -> Bool {
         self.condition.lock()
         defer { self.condition.unlock() }
         if self.busySince[worker] != 0 { self.lastActivity = DispatchTime.now().uptimeNanoseconds }
         self.busySince[worker] = 0
         while self.count == 0 {
-            if self.stopping { return nil }
+            if self.stopping { return false }
             self.condition.wait()
         }
         let maxBatch = self.configuration.maxBatch
@@ -262,18 +257,18 @@ public final class DynamicBatcher: @unchecked Sendable {
             while self.count > 0 && self.count < maxBatch && !self.stopping {
                 if !self.condition.wait(until: until) { break }
             }
-            if self.count == 0 { return self.stopping ? nil : self.predictor }
+            if self.count == 0 { return !self.stopping }
         }
-        let n = min(self.count, maxBatch)
-        for _ in 0..<n {
+        let predictor = self.queue[self.head]!.predictor
+        while jobs.count < maxBatch && self.count > 0 && self.queue[self.head]!.predictor === predictor {
             jobs.append(self.queue[self.head]!)
             self.queue[self.head] = nil
             self.head = (self.head + 1) % self.queue.count
+            self.count -= 1
         }
-        self.count -= n
         self.busySince[worker] = DispatchTime.now().uptimeNanoseconds
         if self.count > 0 { self.condition.signal() }  // more work: wake another worker
-        return self.predictor
+        return true
     }
 
     private func record(batch: Int, expired: Int, inline: Bool = false) {
@@ -293,8 +288,8 @@ public final class DynamicBatcher: @unchecked Sendable {
         jobs.reserveCapacity(self.configuration.maxBatch)
         while true {
             jobs.removeAll(keepingCapacity: true)
-            guard let predictor = self.takeBatch(into: &jobs, worker: worker) else { return }
-            if jobs.isEmpty { continue }
+            guard self.takeBatch(into: &jobs, worker: worker) else { return }
+            guard let predictor = jobs.first?.predictor else { continue }
             runner.run(jobs, on: predictor, observer: self.observer) { ran, expired in
                 self.record(batch: ran, expired: expired)
             }
@@ -306,7 +301,8 @@ public final class DynamicBatcher: @unchecked Sendable {
     private final class BatchRunner {
         let maxBatch: Int
         let preprocessor = Preprocessor()
-        var scratchOwner: ObjectIdentifier?
+        /// The model the scratch and buffers were made for (held, so that no later model can take its address).
+        var scratchModel: Predictor?
         var scratch: InferenceScratch?
         var pixels: [UInt8] = []
         var scores: [Float] = []
@@ -322,14 +318,14 @@ public final class DynamicBatcher: @unchecked Sendable {
             self.timing.preprocessNanos.reserveCapacity(maxBatch)
         }
 
-        /// Preprocesses `jobs` (at most `maxBatch`), runs the model once over those whose deadline has not
-        /// passed, and calls every completion. `record(ran, expired)` is called before the completions, so that
+        /// Preprocesses `jobs` (at most `maxBatch`, all validated against `predictor`), runs the model once over
+        /// those whose deadline has not passed, and calls every completion. `record(ran, expired)` is called before the completions, so that
         /// anyone a completion wakes sees the statistics.
         func run(_ jobs: [Job], on predictor: Predictor, observer: (any BatchObserver)?, record: (Int, Int) -> Void) {
             let engine = predictor.engine
-            if self.scratchOwner != ObjectIdentifier(predictor) {
+            if self.scratchModel !== predictor {
                 self.scratch = engine.makeScratch(maxBatch: self.maxBatch)
-                self.scratchOwner = ObjectIdentifier(predictor)
+                self.scratchModel = predictor
                 self.pixels = [UInt8](repeating: 0, count: self.maxBatch * engine.inputBytes)
                 self.scores = [Float](repeating: 0, count: self.maxBatch * engine.classCount)
             }

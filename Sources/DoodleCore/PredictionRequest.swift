@@ -1,10 +1,4 @@
-/// What the model is asked to classify.
-public enum DoodleInput: Sendable, Equatable {
-    /// Pen strokes, raw or simplified.
-    case strokes([Stroke], StrokeFormat)
-    /// A 28 x 28 bitmap, 784 bytes, 0 = background, 255 = ink.
-    case bitmap([UInt8])
-}
+import DoodlePreprocessing
 
 /// A validated prediction request (see `RequestValidator`).
 public struct PredictionRequest: Sendable, Equatable {

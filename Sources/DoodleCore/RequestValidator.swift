@@ -1,4 +1,5 @@
 import Dispatch
+import DoodlePreprocessing
 
 /// Checks a request against the limits and the model, turning wire-level fields into a `PredictionRequest`.
 /// Every rejection is an INVALID_ARGUMENT `ServiceError` whose message says what was wrong.
@@ -46,6 +47,14 @@ public struct RequestValidator: Sendable {
             }
         }
         guard points > 0 else { throw .invalidArgument("the drawing has no points (every stroke is empty)") }
+    }
+
+    /// Checks one stroke's times: finite values (they are not used otherwise, except to tell `auto` the drawing
+    /// is raw).
+    public func validateTimes(_ times: some Sequence<Float>, stroke: Int) throws(ServiceError) {
+        for t in times where !t.isFinite {
+            throw .invalidArgument("stroke \(stroke) has t = \(t); times must be finite")
+        }
     }
 
     /// Resolves candidate indices and labels into one sorted, de-duplicated index list (nil when none given).

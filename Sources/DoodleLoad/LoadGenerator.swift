@@ -1,5 +1,6 @@
-import DoodleCore
 import DoodleClient
+import DoodleCore
+import DoodleDataset
 import DoodleWire
 import Foundation
 import Histogram

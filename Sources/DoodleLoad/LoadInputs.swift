@@ -1,5 +1,6 @@
 import DoodleClient
 import DoodleCore
+import DoodleDataset
 import DoodleWire
 import Foundation
 import SwiftProtobuf
@@ -26,7 +27,7 @@ public struct LoadInputs: Sendable {
             let simplified = try DrawingRecord.read(path("simplified.ndjson.gz")).prefix(1500)
             let raw = try DrawingRecord.read(path("raw.ndjson.gz")).prefix(500)
             strokes = (Array(simplified) + Array(raw)).map { r in
-                .with { $0.strokes = Doodle_V1_Drawing(r); $0.topK = topK }
+                .with { $0.strokes = Doodle_V1_Drawing(quickDraw: r.drawing); $0.topK = topK }
             }
         }
         switch kind {

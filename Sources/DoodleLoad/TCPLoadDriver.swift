@@ -1,4 +1,5 @@
 import DoodleCore
+import DoodleDataset
 import DoodleWire
 import Foundation
 import NIOCore

@@ -11,8 +11,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let batcher: DynamicBatcher
-    private let model: ModelSlot
+    private let service: PredictionService
+    private var batcher: DynamicBatcher { self.service.batcher }
     private let limits: ConnectionLimits
     private let metrics: ServiceMetrics
     private let activity: ConnectionActivity
@@ -23,23 +23,23 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Refusals of the current read (queue full), written together when the read completes.
     private var sheds: ByteBuffer
     private var shedCount = 0
-    /// The queue-full answer, encoded once per server without its request_id.
-    private let queueFullAnswer: PredictFrameWriter
     /// Not reading for `limits.shedPause` after refusing requests.
     private var pausedAfterShedding = false
     /// Drained and half-closed: what the client still sends is dropped unanswered until it closes.
     private var lingering = false
+    /// No more requests will be read (the client closed its side, or the stream broke the framing): answer every
+    /// frame read, then close.
+    private var inputClosed = false
+    /// The final close has been started.
+    private var closing = false
     /// The one prediction of the current read so far, with nothing else in flight on this connection: answered
     /// when the read completes, on the event loop if the batcher is idle (`DynamicBatcher.runIfIdle`).
-    private var held: Prediction?
+    private var held: PredictionService.Admitted?
     /// Who this connection is, to the batcher (`runIfIdle` runs a request inline only for the last sender).
     private var callerID: Int { Int(bitPattern: UInt(bitPattern: ObjectIdentifier(self))) }
 
-    init(batcher: DynamicBatcher, queueFullAnswer: PredictFrameWriter, model: ModelSlot, limits: ConnectionLimits,
-         metrics: ServiceMetrics, activity: ConnectionActivity) {
-        self.batcher = batcher
-        self.queueFullAnswer = queueFullAnswer
-        self.model = model
+    init(service: PredictionService, limits: ConnectionLimits, metrics: ServiceMetrics, activity: ConnectionActivity) {
+        self.service = service
         self.limits = limits
         self.metrics = metrics
         self.activity = activity
@@ -57,6 +57,18 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // The client half-closed ("no more requests"; the frame decoder has passed on every whole frame
+            // before this): answer what was read, then close.
+            self.inputClosed = true
+            if let held = self.held {
+                self.held = nil
+                self.answerLoneRequest(held, context: context)
+            }
+            self.writeSheds()
+            self.closeIfDrained()
+            return
+        }
         guard event is ChannelShouldQuiesceEvent else {
             context.fireUserInboundEventTriggered(event)
             return
@@ -69,17 +81,17 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !self.lingering else { return }
+        guard !self.lingering, !self.inputClosed else { return }
         let frame = InboundFrame(framed: Self.unwrapInboundIn(data))
         self.metrics.tcpFrameRead()
         self.activity.bytesFramed += FrameDecoder.headerBytes + frame.payload.readableBytes
         self.activity.lastFrameAt = .now()
         if frame.flags & 1 != 0 {
-            self.send(.predict(.error(.invalidArgument("compressed messages are not supported (flags bit 0 set)"))))
+            self.refuseFrame(.invalidArgument("compressed messages are not supported (flags bit 0 set)"), frame.payload)
             return
         }
         if frame.flags != 0 {
-            self.send(.predict(.error(.invalidArgument("unknown frame flags 0x\(String(frame.flags, radix: 16))"))))
+            self.refuseFrame(.invalidArgument("unknown frame flags 0x\(String(frame.flags, radix: 16))"), frame.payload)
             return
         }
         // Overloaded: shed a prediction before decoding and validating it, so that refusing costs next to nothing.
@@ -93,42 +105,47 @@ final class ConnectionHandler: ChannelInboundHandler {
         do {
             message = try Doodle_V1_ClientMessage(serializedBytes: Array(frame.payload.readableBytesView))
         } catch {
-            self.send(.predict(.error(.invalidArgument("the frame is not a doodle.v1.ClientMessage: \(error)"))))
+            self.refuseFrame(.invalidArgument("the frame is not a doodle.v1.ClientMessage: \(error)"), frame.payload)
             return
         }
         switch message.message {
         case .predict(let request):
             self.predict(request, context: context)
         case .modelInfo(let request):
-            self.send(.modelInfo(Doodle_V1_ModelInfoResponse(requestID: request.requestID,
-                                                             predictor: self.model.current.predictor)))
+            self.send(.modelInfo(self.service.modelInfo(requestID: request.requestID, transport: .tcp)))
         case nil:
-            self.send(.predict(.error(.invalidArgument("the ClientMessage is empty: set predict or model_info"))))
+            self.refuseFrame(.invalidArgument("the ClientMessage is empty: set predict or model_info"), nil)
+        }
+    }
+
+    /// Answers a frame refused before it was decoded: in kind (model info or prediction) and under its request_id
+    /// when those can be read from `payload`, else as a prediction with request_id 0.
+    private func refuseFrame(_ error: ServiceError, _ payload: ByteBuffer?) {
+        let request = payload.flatMap(RequestPeek.request) ?? (kind: .predict, requestID: 0)
+        let refusal = self.service.refuse(error, requestID: request.requestID, transport: .tcp)
+        switch request.kind {
+        case .predict: self.send(.predict(refusal.response))
+        case .modelInfo: self.send(.modelInfo(refusal.modelInfoResponse))
         }
     }
 
     private func predict(_ wire: Doodle_V1_PredictRequest, context: ChannelHandlerContext) {
         let start = DispatchTime.now().uptimeNanoseconds
-        let serving = self.model.current
-        let metrics = self.metrics
         guard self.activity.inFlight < self.limits.maxInFlightPerConnection else {
-            metrics.requestCompleted(.tcp, code: .resourceExhausted, nanos: 0)
-            self.send(.predict(.error(ServiceError(.resourceExhausted,
-                "\(self.activity.inFlight) requests in flight on this connection (limit \(self.limits.maxInFlightPerConnection))"),
-                requestID: wire.requestID)))
+            let error = ServiceError(.resourceExhausted,
+                "\(self.activity.inFlight) requests in flight on this connection (limit \(self.limits.maxInFlightPerConnection))")
+            self.send(.predict(self.service.refuse(error, requestID: wire.requestID, transport: .tcp, receivedAt: start).response))
             return
         }
-        let request: PredictionRequest
-        do {
-            request = try serving.validator.request(from: wire, receivedAt: start)
-        } catch {
-            metrics.requestCompleted(.tcp, code: error.code, nanos: DispatchTime.now().uptimeNanoseconds &- start)
-            self.send(.predict(.error(error, requestID: wire.requestID)))
+        let prediction: PredictionService.Admitted
+        switch self.service.admit(wire, transport: .tcp, receivedAt: start) {
+        case .answered(let refusal):
+            self.send(.predict(refusal.response))
             return
+        case .admitted(let admitted):
+            prediction = admitted
         }
         self.activity.inFlight += 1
-        let prediction = Prediction(request: request, requestID: wire.requestID, predictor: serving.predictor,
-                                    start: start)
         if let held = self.held {
             // A second request in the same read: neither is alone, both go to the batcher.
             self.held = nil
@@ -141,25 +158,13 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// A validated request waiting for an answer.
-    private struct Prediction {
-        var request: PredictionRequest
-        var requestID: UInt64
-        var predictor: Predictor
-        /// Monotonic nanoseconds when it was read.
-        var start: UInt64
-    }
-
     /// Hands `prediction` to the batcher; its answer is encoded on the worker and written on the event loop.
-    private func submit(_ prediction: Prediction, context: ChannelHandlerContext) {
+    private func submit(_ prediction: PredictionService.Admitted, context: ChannelHandlerContext) {
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        let metrics = self.metrics
-        self.batcher.submit(prediction.request, caller: self.callerID) { result in
+        self.service.submit(prediction, caller: self.callerID) { outcome in
             // On a worker thread: encode here, so the event loop only writes.
-            let frame = Self.answer(prediction, result)
-            metrics.requestCompleted(.tcp, code: StatusCode(result),
-                                     nanos: DispatchTime.now().uptimeNanoseconds &- prediction.start)
+            let frame = Self.answer(outcome)
             eventLoop.execute {
                 bound.value.activity.inFlight -= 1
                 bound.value.write(frame)
@@ -170,24 +175,18 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Answers a request that came alone in its read: on this thread if the batcher is idle (no hand-off to a
     /// worker and back), else through the batcher like any other.
-    private func answerLoneRequest(_ prediction: Prediction, context: ChannelHandlerContext) {
-        guard let result = self.batcher.runIfIdle(prediction.request, caller: self.callerID) else {
+    private func answerLoneRequest(_ prediction: PredictionService.Admitted, context: ChannelHandlerContext) {
+        guard let outcome = self.service.runIfIdle(prediction, caller: self.callerID) else {
             self.submit(prediction, context: context)
             return
         }
-        let frame = Self.answer(prediction, result)
-        self.metrics.requestCompleted(.tcp, code: StatusCode(result),
-                                      nanos: DispatchTime.now().uptimeNanoseconds &- prediction.start)
         self.activity.inFlight -= 1
-        self.write(frame)
+        self.write(Self.answer(outcome))
         self.closeIfDrained()
     }
 
-    private static func answer(_ prediction: Prediction, _ result: Result<[ScoredClass], ServiceError>) -> ByteBuffer {
-        Self.encode(Doodle_V1_ServerMessage.with {
-            $0.predict = Doodle_V1_PredictResponse(requestID: prediction.requestID, result: result,
-                                                   predictor: prediction.predictor)
-        })
+    private static func answer(_ outcome: PredictionOutcome) -> ByteBuffer {
+        Self.encode(Doodle_V1_ServerMessage.with { $0.predict = outcome.response })
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -215,7 +214,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// write with one metrics update when the read completes: at 10x overload most frames are refused, and
     /// every cycle they take is one the workers do not get.
     private func shed(_ requestID: UInt64) {
-        self.queueFullAnswer.write(requestID: requestID, into: &self.sheds)
+        self.service.model.current.queueFullAnswer.write(requestID: requestID, into: &self.sheds)
         self.shedCount += 1
     }
 
@@ -251,13 +250,16 @@ final class ConnectionHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        // Say why, then close once that (and every answer before it) has left. Not an answer to a frame (none
-        // was read whole), so not counted as one.
+        // Say why, read nothing more, answer every whole frame already read, then close. The message is not an
+        // answer to a frame (none was read whole), so it is not counted as one.
         self.metrics.connectionClosedByServer(.framingError)
         try? context.channel.syncOptions?.setOption(.autoRead, value: false)
-        let message = Self.encode(.with { $0.predict = .error(.invalidArgument("\(framing); closing the connection")) })
-        let channel = context.channel
-        context.writeAndFlush(Self.wrapOutboundOut(message)).whenComplete { _ in channel.close(promise: nil) }
+        let notice = PredictionOutcome(requestID: 0, result: .failure(.invalidArgument("\(framing); closing the connection")),
+                                       predictor: self.service.model.current.predictor)
+        let message = Self.encode(.with { $0.predict = notice.response })
+        self.write(message, answersFrame: false)
+        self.inputClosed = true
+        self.closeIfDrained()
     }
 
     // MARK: - Writing
@@ -273,13 +275,27 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.write(Self.encode(Doodle_V1_ServerMessage.with { $0.message = message }))
     }
 
-    /// While draining, closes once nothing is in flight, after the last response has left (writes complete in
-    /// order, so an empty write completing means all before it have). The close is a lingering one: first a
-    /// FIN, then whatever the client still sends is read and dropped until it closes (or `lingerTimeout`).
-    /// Closing outright with unread requests in the socket sends a RST at once: answers still in the send
-    /// buffer are discarded, and a client may act on the reset before reading those that arrived.
+    /// Closes once nothing is in flight, after the last response has left (writes complete in order, so an
+    /// empty write completing means all before it have), when no more requests will come (`inputClosed`) or
+    /// while draining.
+    ///
+    /// A drain's close is a lingering one: first a FIN, then whatever the client still sends is read and dropped
+    /// until it closes (or `lingerTimeout`). Closing outright with unread requests in the socket sends a RST at
+    /// once: answers still in the send buffer are discarded, and a client may act on the reset before reading
+    /// those that arrived.
     private func closeIfDrained() {
-        guard self.draining, self.activity.inFlight == 0, let context = self.context else { return }
+        guard self.activity.inFlight == 0, self.held == nil, let context = self.context else { return }
+        if self.inputClosed {
+            guard !self.closing else { return }
+            self.closing = true
+            self.draining = false
+            let channel = context.channel
+            context.writeAndFlush(Self.wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+            return
+        }
+        guard self.draining else { return }
         self.draining = false
         let done = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: done)

@@ -72,22 +72,30 @@ public final class DoodleDaemon: Sendable {
                              logger: Logger = Logger(label: "doodled")) async throws -> DoodleDaemon {
         let predictor = try Predictor(path: configuration.modelPath, isa: configuration.isa ?? .best)
         try warmUp(predictor, batch: configuration.batcher.maxBatch)
-        let model = ModelSlot(ServingModel(predictor: predictor, limits: configuration.requestLimits))
         let metrics = ServiceMetrics(maxBatch: configuration.batcher.maxBatch)
         metrics.setModel(name: predictor.name, version: predictor.version, classes: predictor.labels.count,
                          kernels: "\(predictor.engine.isa)")
-        let batcher = DynamicBatcher(predictor: predictor, configuration: configuration.batcher, observer: metrics)
+        let batcher = DynamicBatcher(configuration: configuration.batcher, observer: metrics)
+        let model: ModelSlot
+        do {
+            model = ModelSlot(try ServingModel(predictor: predictor, limits: configuration.requestLimits,
+                                               queueFull: batcher.queueFullError))
+        } catch {
+            batcher.shutdown()
+            throw error
+        }
+        let service = PredictionService(batcher: batcher, model: model, metrics: metrics)
         let state = ServingState(.notServing)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
         var tcp: DoodleTCPServer?
         var grpc: DoodleGRPCServer?
         var http: DoodleHTTPServer?
         do {
-            tcp = try await DoodleTCPServer.start(configuration.tcp, group: group, batcher: batcher, model: model,
+            tcp = try await DoodleTCPServer.start(configuration.tcp, group: group, service: service,
                                                   limits: configuration.connectionLimits, metrics: metrics)
             if let listener = configuration.grpc {
                 let services: [any RegistrableRPCService] = [
-                    ClassifierService(batcher: batcher, model: model, metrics: metrics,
+                    ClassifierService(service: service,
                                       maxInFlightPerStream: configuration.connectionLimits.maxInFlightPerConnection),
                     HealthService(state: state),
                 ]
@@ -113,7 +121,7 @@ public final class DoodleDaemon: Sendable {
         state.set(.serving)
         logger.info("doodled serving", metadata: [
             "tcp": "\(tcp!.localAddress.map(Self.describe) ?? "?")",
-            "grpc": "\(grpc.map { String($0.port) } ?? "off")",
+            "grpc": "\(grpc?.address ?? "off")",
             "http": "\(http?.localAddress.map(Self.describe) ?? "off")",
             "model": "\(predictor.name) v\(predictor.version) (\(predictor.path))",
             "classes": "\(predictor.labels.count)",
@@ -169,7 +177,7 @@ public final class DoodleDaemon: Sendable {
     }
 
     /// Loads the model file again (or the one at `path`), checks it, runs a warm-up batch, and switches new
-    /// batches to it; batches already running finish on the old model. On any failure the old model keeps
+    /// requests to it; requests already admitted finish on the model they were validated against. On any failure the old model keeps
     /// serving and the error is thrown.
     @discardableResult
     public func reload(path: String? = nil) async throws -> Predictor {
@@ -190,8 +198,10 @@ public final class DoodleDaemon: Sendable {
                                   + "\(predictor.labels.count) labels")
             }
             try Self.warmUp(predictor, batch: self.configuration.batcher.maxBatch)
-            self.model.replace(with: ServingModel(predictor: predictor, limits: self.configuration.requestLimits))
-            self.batcher.replacePredictor(predictor)
+            // The one switch: new requests are validated against (and run on) the new model; those already
+            // admitted finish on the one they were validated against.
+            self.model.replace(with: try ServingModel(predictor: predictor, limits: self.configuration.requestLimits,
+                                                      queueFull: self.batcher.queueFullError))
             self.metrics.setModel(name: predictor.name, version: predictor.version, classes: predictor.labels.count,
                          kernels: "\(predictor.engine.isa)")
             self.metrics.reloadFinished(ok: true)

@@ -22,11 +22,10 @@ public final class DoodleTCPServer: Sendable {
     }
 
     /// Binds (or adopts) the listener and starts serving.
-    public static func start(_ listener: Listener, group: any EventLoopGroup, batcher: DynamicBatcher,
-                             model: ModelSlot, limits: ConnectionLimits,
+    public static func start(_ listener: Listener, group: any EventLoopGroup, service: PredictionService,
+                             limits: ConnectionLimits,
                              metrics: ServiceMetrics) async throws -> DoodleTCPServer {
         let quiescing = ServerQuiescingHelper(group: group)
-        let queueFullAnswer = try PredictFrameWriter(answering: .error(batcher.queueFullError))
         let open = OpenConnections()
         let watermark = ChannelOptions.Types.WriteBufferWaterMark(low: limits.maxWriteBufferBytes / 2,
                                                                   high: limits.maxWriteBufferBytes)
@@ -39,6 +38,8 @@ public final class DoodleTCPServer: Sendable {
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // A client that closes its sending side ("no more requests") still gets every answer.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelOption(.writeBufferWaterMark, value: watermark)
             .childChannelInitializer { channel in
@@ -57,7 +58,7 @@ public final class DoodleTCPServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(FrameDecoder(maxFrameBytes: limits.maxFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(batcher: batcher, queueFullAnswer: queueFullAnswer, model: model,
+                        ConnectionHandler(service: service,
                                           limits: limits, metrics: metrics, activity: activity))
                 }
             }

@@ -1,15 +1,21 @@
 import DoodleCore
 import DoodleEngine
+import DoodleWire
 
-/// The model being served and the validator built from its labels; swapped as one on reload.
+/// The model being served, the validator built from its labels, and its pre-encoded queue-full answer; swapped
+/// as one on reload.
 public struct ServingModel: Sendable {
     public let predictor: Predictor
     public let validator: RequestValidator
+    /// The RESOURCE_EXHAUSTED answer to a request shed unread, labelled with this model, encoded once.
+    public let queueFullAnswer: PredictFrameWriter
 
-    public init(predictor: Predictor, limits: RequestLimits) {
+    public init(predictor: Predictor, limits: RequestLimits, queueFull: ServiceError) throws {
         self.predictor = predictor
         self.validator = RequestValidator(limits: limits, labels: predictor.labels,
                                           bitmapBytes: predictor.engine.inputBytes)
+        self.queueFullAnswer = try PredictFrameWriter(
+            answering: Doodle_V1_PredictResponse(requestID: 0, result: .failure(queueFull), predictor: predictor))
     }
 }
 

@@ -33,6 +33,42 @@ public enum RequestPeek {
     }
 }
 
+extension RequestPeek {
+    /// What a `ClientMessage` asks for.
+    public enum Kind: Sendable, Equatable {
+        case predict
+        case modelInfo
+    }
+
+    /// What a `ClientMessage` asks for and its request_id (0 if it has none), read without decoding the rest; nil
+    /// when the bytes are not well-formed enough to tell. Lets the server answer a frame it refuses (for its
+    /// flags, or because it does not decode) in kind and under its id.
+    public static func request(_ payload: ByteBuffer) -> (kind: Kind, requestID: UInt64)? {
+        var message = ProtobufScanner(buffer: payload)
+        var found: (kind: Kind, requestID: UInt64)?
+        while !message.isAtEnd {
+            guard let (field, wireType) = message.tag() else { return nil }
+            if (field == 1 || field == 2) && wireType == 2 {  // ClientMessage.predict, ClientMessage.model_info
+                guard var request = message.lengthDelimited() else { return nil }
+                var id: UInt64 = 0
+                while !request.isAtEnd {
+                    guard let (inner, innerType) = request.tag() else { return nil }
+                    if inner == 1 && innerType == 0 {  // request_id in both
+                        guard let value = request.varint() else { return nil }
+                        id = value
+                    } else if !request.skip(innerType) {
+                        return nil
+                    }
+                }
+                found = (field == 1 ? .predict : .modelInfo, id)  // the last one wins, as protobuf's oneof does
+            } else if !message.skip(wireType) {
+                return nil
+            }
+        }
+        return found
+    }
+}
+
 /// Reads the request_id and status code of a `ServerMessage` without decoding it, for a load generator that
 /// counts answers by status at a high rate.
 public enum ResponsePeek {

@@ -1,6 +1,7 @@
+import Dispatch
 import DoodleCore
 import DoodleEngine
-import Dispatch
+import DoodlePreprocessing
 import SwiftProtobuf
 
 extension Doodle_V1_StatusCode {
@@ -24,6 +25,9 @@ extension RequestValidator {
                 Stroke(x: s.x.map(Double.init), y: s.y.map(Double.init), hasTimes: !s.t.isEmpty)
             }
             try self.validateStrokes(strokes, timeCounts: drawing.strokes.map(\.t.count))
+            for (i, stroke) in drawing.strokes.enumerated() where !stroke.t.isEmpty {
+                try self.validateTimes(stroke.t, stroke: i)
+            }
             let format: StrokeFormat = switch drawing.format {
             case .raw: .raw
             case .simplified: .simplified
@@ -88,5 +92,6 @@ extension Doodle_V1_ModelInfoResponse {
         self.inputHeight = UInt32(predictor.engine.inputShape.height)
         self.inputWidth = UInt32(predictor.engine.inputShape.width)
         self.quantization = predictor.engine.metadata.quantization
+        self.status = .with { $0.code = .ok }
     }
 }

@@ -1,5 +1,7 @@
+import DoodleCairoReference
 import DoodleCore
 import DoodleLoad
+import DoodlePreprocessing
 import DoodleWire
 import Foundation
 import SwiftProtobuf

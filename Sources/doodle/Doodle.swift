@@ -1,6 +1,7 @@
 import ArgumentParser
 import DoodleClient
 import DoodleCore
+import DoodleDataset
 import DoodleWire
 import Foundation
 import SwiftProtobuf
@@ -61,7 +62,7 @@ struct Predict: AsyncParsableCommand {
             guard self.line >= 1, self.line <= records.count else {
                 throw ValidationError("\(self.file) has \(records.count) lines; --line \(self.line) is out of range")
             }
-            request.strokes = Doodle_V1_Drawing(records[self.line - 1])
+            request.strokes = Doodle_V1_Drawing(quickDraw: records[self.line - 1].drawing)
             if let word = records[self.line - 1].word { print("drawing of: \(word)") }
         } else if self.file.lowercased().hasSuffix(".png") {
             request.bitmap = Data(try PNGBitmap.read(path: self.file))
@@ -103,7 +104,7 @@ struct Predict: AsyncParsableCommand {
                 next += 1
                 group.addTask {
                     let request = Doodle_V1_PredictRequest.with {
-                        $0.strokes = Doodle_V1_Drawing(records[index])
+                        $0.strokes = Doodle_V1_Drawing(quickDraw: records[index].drawing)
                         $0.topK = topK
                         if let candidates { $0.candidateLabels = candidates }
                     }

@@ -1,5 +1,7 @@
 import DoodleCore
+import DoodleDataset
 import DoodleEngine
+import DoodlePreprocessing
 import Foundation
 import Testing
 
@@ -33,12 +35,12 @@ struct DynamicBatcherTests {
 
     @Test("answers equal the engine run directly on the same input")
     func matchesEngine() throws {
-        let batcher = DynamicBatcher(predictor: Self.predictor, configuration: .init(workers: 2, maxBatch: 16))
+        let batcher = DynamicBatcher(configuration: .init(workers: 2, maxBatch: 16))
         defer { batcher.shutdown() }
         let images = try Self.bitmaps(40)
         let outcomes = Outcomes()
         for (i, img) in images.enumerated() {
-            batcher.submit(PredictionRequest(input: .bitmap(img), topK: 3), completion: outcomes.completion(i))
+            batcher.submit(PredictionRequest(input: .bitmap(img), topK: 3), on: Self.predictor, completion: outcomes.completion(i))
         }
         let results = outcomes.wait(for: images.count)
         let engine = Self.predictor.engine
@@ -53,18 +55,44 @@ struct DynamicBatcherTests {
         }
     }
 
+    @Test("requests for different models run on their own model, never in one batch")
+    func batchesNeverMixModels() throws {
+        let tiny = try Predictor(path: TestData.repoRoot.appendingPathComponent("Tests/DoodleEngineTests/Fixtures/tiny/tiny.onnx").path)
+        let batcher = DynamicBatcher(configuration: .init(workers: 1, maxBatch: 64))
+        defer { batcher.shutdown() }
+        let images = try Self.bitmaps(240)
+        // Runs of three requests per model, alternating: a batch that mixed them would be larger than three.
+        let model = { (i: Int) in (i / 3) % 2 == 0 ? Self.predictor : tiny }
+        let outcomes = Outcomes()
+        for (i, img) in images.enumerated() {
+            batcher.submit(PredictionRequest(input: .bitmap(img), topK: 3), on: model(i), completion: outcomes.completion(i))
+        }
+        let results = outcomes.wait(for: images.count)
+        #expect(batcher.statistics.largestBatch <= 3)
+        for (i, img) in images.enumerated() {
+            let predictor = model(i)
+            var scores = [Float](repeating: 0, count: predictor.engine.classCount)
+            try img.withUnsafeBytes { px in
+                try scores.withUnsafeMutableBufferPointer {
+                    try predictor.engine.run(images: px, count: 1, scratch: predictor.engine.makeScratch(maxBatch: 1), scores: $0)
+                }
+            }
+            let expected = scores.withUnsafeBufferPointer { predictor.top(3, of: $0, candidates: nil) }
+            #expect(try results[i]?.get() == expected, "request \(i)")
+        }
+    }
+
     @Test("a lone request is not held back when max-delay is 0, and is held when it is set")
     func noWaitWhenIdle() throws {
         let image = try Self.bitmaps(1)[0]
         func latency(delayMicros: Int) -> Double {
-            let batcher = DynamicBatcher(predictor: Self.predictor,
-                                         configuration: .init(workers: 1, maxBatch: 64, maxDelayMicros: delayMicros))
+            let batcher = DynamicBatcher(configuration: .init(workers: 1, maxBatch: 64, maxDelayMicros: delayMicros))
             defer { batcher.shutdown() }
             let outcomes = Outcomes()
-            batcher.submit(PredictionRequest(input: .bitmap(image)), completion: outcomes.completion(0))  // warm-up
+            batcher.submit(PredictionRequest(input: .bitmap(image)), on: Self.predictor, completion: outcomes.completion(0))  // warm-up
             _ = outcomes.wait(for: 1)
             let start = DispatchTime.now().uptimeNanoseconds
-            batcher.submit(PredictionRequest(input: .bitmap(image)), completion: outcomes.completion(1))
+            batcher.submit(PredictionRequest(input: .bitmap(image)), on: Self.predictor, completion: outcomes.completion(1))
             _ = outcomes.wait(for: 1)
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         }
@@ -75,71 +103,68 @@ struct DynamicBatcherTests {
     @Test("runIfIdle: a lone request at a quiet batcher runs on the caller's thread with the workers' answer")
     func runsInlineWhenQuiet() throws {
         let image = try Self.bitmaps(1)[0]
-        let batcher = DynamicBatcher(predictor: Self.predictor,
-                                     configuration: .init(workers: 1, maxBatch: 8, inlineAfterIdleMicros: 1))
+        let batcher = DynamicBatcher(configuration: .init(workers: 1, maxBatch: 8, inlineAfterIdleMicros: 1))
         defer { batcher.shutdown() }
         let outcomes = Outcomes()
-        batcher.submit(PredictionRequest(input: .bitmap(image), topK: 3), caller: 1, completion: outcomes.completion(0))
+        batcher.submit(PredictionRequest(input: .bitmap(image), topK: 3), on: Self.predictor, caller: 1, completion: outcomes.completion(0))
         let viaWorker = try #require(outcomes.wait(for: 1)[0]).get()
         Thread.sleep(forTimeInterval: 0.005)  // quiet for longer than 1 us
-        let inline = try #require(batcher.runIfIdle(PredictionRequest(input: .bitmap(image), topK: 3), caller: 1))
+        let inline = try #require(batcher.runIfIdle(PredictionRequest(input: .bitmap(image), topK: 3), on: Self.predictor, caller: 1))
         #expect(try inline.get() == viaWorker)
         let stats = batcher.statistics
         #expect(stats.ranInline == 1 && stats.requests == 2 && stats.batchSizes[1] == 2)
         // Another caller's request after this one's: requests interleave, so it is not run inline (and neither is
         // the first caller's next, which now follows another's).
         Thread.sleep(forTimeInterval: 0.005)
-        #expect(batcher.runIfIdle(PredictionRequest(input: .bitmap(image)), caller: 2) == nil)
+        #expect(batcher.runIfIdle(PredictionRequest(input: .bitmap(image)), on: Self.predictor, caller: 2) == nil)
         Thread.sleep(forTimeInterval: 0.005)
-        #expect(batcher.runIfIdle(PredictionRequest(input: .bitmap(image)), caller: 1) == nil)
+        #expect(batcher.runIfIdle(PredictionRequest(input: .bitmap(image)), on: Self.predictor, caller: 1) == nil)
         // Its deadline is checked like a worker's.
         let late = PredictionRequest(input: .bitmap(image), deadlineNanos: DispatchTime.now().uptimeNanoseconds - 1)
         Thread.sleep(forTimeInterval: 0.005)
-        let answer = try #require(batcher.runIfIdle(late, caller: 1))
+        let answer = try #require(batcher.runIfIdle(late, on: Self.predictor, caller: 1))
         #expect(throws: ServiceError(.deadlineExceeded, "the deadline passed before the model ran")) { try answer.get() }
     }
 
     @Test("runIfIdle declines when turned off, right after activity, while work is queued, and with a max-delay")
     func declinesUnlessQuiet() throws {
         let image = try Self.bitmaps(1)[0]
-        let off = DynamicBatcher(predictor: Self.predictor, configuration: .init(workers: 1, inlineAfterIdleMicros: 0))
-        #expect(off.runIfIdle(PredictionRequest(input: .bitmap(image)), caller: 1) == nil)
+        let off = DynamicBatcher(configuration: .init(workers: 1, inlineAfterIdleMicros: 0))
+        #expect(off.runIfIdle(PredictionRequest(input: .bitmap(image)), on: Self.predictor, caller: 1) == nil)
         off.shutdown()
 
         // Quiet means a minute without a request: never, in a test, once one has been submitted.
-        let slow = DynamicBatcher(predictor: Self.predictor, configuration: .init(workers: 1, inlineAfterIdleMicros: 60_000_000))
+        let slow = DynamicBatcher(configuration: .init(workers: 1, inlineAfterIdleMicros: 60_000_000))
         let outcomes = Outcomes()
-        slow.submit(PredictionRequest(input: .bitmap(image)), completion: outcomes.completion(0))
+        slow.submit(PredictionRequest(input: .bitmap(image)), on: Self.predictor, completion: outcomes.completion(0))
         _ = outcomes.wait(for: 1)
-        #expect(slow.runIfIdle(PredictionRequest(input: .bitmap(image)), caller: 1) == nil)
+        #expect(slow.runIfIdle(PredictionRequest(input: .bitmap(image)), on: Self.predictor, caller: 1) == nil)
         slow.shutdown()
 
         // Work queued and running (2,000 requests, tens of milliseconds for one worker): not idle.
-        let busy = DynamicBatcher(predictor: Self.predictor, configuration: .init(workers: 1, inlineAfterIdleMicros: 1))
+        let busy = DynamicBatcher(configuration: .init(workers: 1, inlineAfterIdleMicros: 1))
         let queued = Outcomes()
-        for i in 0..<2000 { busy.submit(PredictionRequest(input: .bitmap(image)), completion: queued.completion(i)) }
-        #expect(busy.runIfIdle(PredictionRequest(input: .bitmap(image)), caller: 1) == nil)
+        for i in 0..<2000 { busy.submit(PredictionRequest(input: .bitmap(image)), on: Self.predictor, completion: queued.completion(i)) }
+        #expect(busy.runIfIdle(PredictionRequest(input: .bitmap(image)), on: Self.predictor, caller: 1) == nil)
         #expect(queued.wait(for: 2000).count == 2000)
         busy.shutdown()
 
         // A max-delay (lone requests wait for company) turns it off.
-        let delaying = DynamicBatcher(predictor: Self.predictor,
-                                      configuration: .init(workers: 1, maxDelayMicros: 1000, inlineAfterIdleMicros: 1))
-        #expect(!delaying.mayRunInline && delaying.runIfIdle(PredictionRequest(input: .bitmap(image)), caller: 1) == nil)
+        let delaying = DynamicBatcher(configuration: .init(workers: 1, maxDelayMicros: 1000, inlineAfterIdleMicros: 1))
+        #expect(!delaying.mayRunInline && delaying.runIfIdle(PredictionRequest(input: .bitmap(image)), on: Self.predictor, caller: 1) == nil)
         delaying.shutdown()
         #expect(busy.statistics.ranInline == 0 && delaying.statistics.ranInline == 0)
     }
 
     @Test("a full queue rejects at once with RESOURCE_EXHAUSTED; every request is answered exactly once")
     func boundedQueue() throws {
-        let batcher = DynamicBatcher(predictor: Self.predictor,
-                                     configuration: .init(workers: 1, maxBatch: 1, maxQueue: 4))
+        let batcher = DynamicBatcher(configuration: .init(workers: 1, maxBatch: 1, maxQueue: 4))
         defer { batcher.shutdown() }
         let images = try Self.bitmaps(300)
         let outcomes = Outcomes()
         for (i, img) in images.enumerated() {
             batcher.submit(PredictionRequest(input: .strokes([Stroke(x: [0, Double(i % 200)], y: [0, 100])], .raw)),
-                           completion: outcomes.completion(i))
+                           on: Self.predictor, completion: outcomes.completion(i))
             _ = img
         }
         let results = outcomes.wait(for: images.count)
@@ -154,11 +179,11 @@ struct DynamicBatcherTests {
 
     @Test("a request past its deadline is answered DEADLINE_EXCEEDED without running the model")
     func deadlines() throws {
-        let batcher = DynamicBatcher(predictor: Self.predictor, configuration: .init(workers: 1))
+        let batcher = DynamicBatcher(configuration: .init(workers: 1))
         defer { batcher.shutdown() }
         let outcomes = Outcomes()
         let past = DispatchTime.now().uptimeNanoseconds - 1
-        batcher.submit(PredictionRequest(input: .bitmap(try Self.bitmaps(1)[0]), deadlineNanos: past),
+        batcher.submit(PredictionRequest(input: .bitmap(try Self.bitmaps(1)[0]), deadlineNanos: past), on: Self.predictor,
                        completion: outcomes.completion(0))
         let result = outcomes.wait(for: 1)[0]
         #expect(throws: ServiceError(.deadlineExceeded, "the deadline passed before the model ran")) { try result?.get() }
@@ -168,12 +193,12 @@ struct DynamicBatcherTests {
 
     @Test("concurrent requests form batches larger than 1")
     func batchesForm() throws {
-        let batcher = DynamicBatcher(predictor: Self.predictor, configuration: .init(workers: 1, maxBatch: 32))
+        let batcher = DynamicBatcher(configuration: .init(workers: 1, maxBatch: 32))
         defer { batcher.shutdown() }
         let images = try Self.bitmaps(256)
         let outcomes = Outcomes()
         for (i, img) in images.enumerated() {
-            batcher.submit(PredictionRequest(input: .bitmap(img)), completion: outcomes.completion(i))
+            batcher.submit(PredictionRequest(input: .bitmap(img)), on: Self.predictor, completion: outcomes.completion(i))
         }
         let results = outcomes.wait(for: images.count)
         #expect(results.values.allSatisfy { (try? $0.get()) != nil })
@@ -183,18 +208,18 @@ struct DynamicBatcherTests {
 
     @Test("shutdown answers everything already queued")
     func shutdownDrains() throws {
-        let batcher = DynamicBatcher(predictor: Self.predictor, configuration: .init(workers: 1, maxBatch: 8))
+        let batcher = DynamicBatcher(configuration: .init(workers: 1, maxBatch: 8))
         let images = try Self.bitmaps(200)
         let outcomes = Outcomes()
         for (i, img) in images.enumerated() {
-            batcher.submit(PredictionRequest(input: .bitmap(img)), completion: outcomes.completion(i))
+            batcher.submit(PredictionRequest(input: .bitmap(img)), on: Self.predictor, completion: outcomes.completion(i))
         }
         batcher.shutdown()
         let results = outcomes.wait(for: images.count)
         #expect(results.count == 200)
         #expect(results.values.allSatisfy { (try? $0.get()) != nil })
         let late = Outcomes()
-        batcher.submit(PredictionRequest(input: .bitmap(images[0])), completion: late.completion(0))
+        batcher.submit(PredictionRequest(input: .bitmap(images[0])), on: Self.predictor, completion: late.completion(0))
         #expect(throws: ServiceError.self) { try late.wait(for: 1)[0]?.get() }
     }
 

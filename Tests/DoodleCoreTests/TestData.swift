@@ -1,16 +1,14 @@
 import DoodleCore
+import DoodleDataset
+import DoodlePreprocessing
 import Foundation
 
-/// Paths to the shared Quick, Draw! data and this target's fixtures.
+/// Paths to the shared Quick, Draw! data and the shipped model.
 enum TestData {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     static let shared = repoRoot.deletingLastPathComponent().appendingPathComponent("shared/data/quickdraw")
     static let model = repoRoot.appendingPathComponent("models/quickdraw-345")
-
-    static func fixture(_ name: String) -> String {
-        repoRoot.appendingPathComponent("Tests/DoodleCoreTests/Fixtures").appendingPathComponent(name).path
-    }
 
     static func sharedFile(_ name: String) throws -> [DrawingRecord] {
         try DrawingRecord.read(shared.appendingPathComponent(name).path)

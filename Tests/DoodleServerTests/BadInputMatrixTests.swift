@@ -74,10 +74,10 @@ func stillOpen(_ connection: RawConnection) -> Bool {
 @Suite("Bad input: every row answered clearly, the server keeps serving others")
 struct BadInputMatrixTests {
     static let cases: [BadInputCase] = [
-        BadInputCase(input: "truncated header (3 bytes), then the client closes", expected: (nil, false)) { c in
+        BadInputCase(input: "truncated header (3 bytes), then the client closes its side", expected: (.invalidArgument, false)) { c in
             sendThenClose([0, 0, 0], on: c)
         },
-        BadInputCase(input: "header announcing 100 bytes, then the client closes", expected: (nil, false)) { c in
+        BadInputCase(input: "header announcing 100 bytes, then the client closes its side", expected: (.invalidArgument, false)) { c in
             sendThenClose([0, 0, 0, 0, 100], on: c)
         },
         BadInputCase(input: "length above --max-frame-bytes (1 MiB + 1)", expected: (.invalidArgument, false)) { c in
@@ -150,6 +150,9 @@ struct BadInputMatrixTests {
         },
         BadInputCase(input: "NaN and infinite coordinates", expected: (.invalidArgument, true)) { c in
             try answerTo(predict { $0.strokes = strokes([[(0, 0), (.nan, .infinity)]]) }, on: c)
+        },
+        BadInputCase(input: "NaN time", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.strokes = .with { $0.strokes = [.with { $0.x = [1, 2]; $0.y = [1, 2]; $0.t = [0, .nan] }] } }, on: c)
         },
         BadInputCase(input: "783-byte bitmap", expected: (.invalidArgument, true)) { c in
             try answerTo(predict { $0.bitmap = Data(count: 783) }, on: c)

@@ -1,6 +1,8 @@
 import DoodleClient
 import DoodleCore
+import DoodleDataset
 import DoodleEngine
+import DoodlePreprocessing
 import DoodleServer
 import DoodleWire
 import Foundation
@@ -69,10 +71,10 @@ struct DaemonTests {
                 switch i % 3 {
                 case 0:
                     let r = Self.records[i % Self.records.count]
-                    return (.with { $0.strokes = Doodle_V1_Drawing(r) }, .strokes(r.strokes, .auto))
+                    return (.with { $0.strokes = Doodle_V1_Drawing(quickDraw: r.drawing) }, .strokes(r.strokes, .auto))
                 case 1:
                     let r = raw[i % raw.count]
-                    return (.with { $0.strokes = Doodle_V1_Drawing(r) }, .strokes(r.strokes.map { s in
+                    return (.with { $0.strokes = Doodle_V1_Drawing(quickDraw: r.drawing) }, .strokes(r.strokes.map { s in
                         Stroke(x: s.x.map { Double(Float($0)) }, y: s.y.map { Double(Float($0)) }, hasTimes: s.hasTimes)
                     }, .auto))
                 default:

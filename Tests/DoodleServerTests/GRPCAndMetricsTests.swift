@@ -1,15 +1,16 @@
+
+#if canImport(Glibc)
 import DoodleClient
 import DoodleCore
+import DoodleDataset
 import DoodleEngine
 import DoodleServer
 import DoodleWire
 import Foundation
+import Glibc
 import NIOCore
 import SwiftProtobuf
 import Testing
-
-#if canImport(Glibc)
-import Glibc
 #endif
 
 /// One HTTP/1.1 GET over a plain socket: (status code, body).
@@ -85,8 +86,8 @@ struct GRPCAndMetricsTests {
             #expect(output.contains("\"stream_answers\": 300"), "\(output)")
             let (code, text) = try httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
             #expect(code == 200)
-            // 300 streamed + 1 strokes + 1 bitmap = 302 OK; one bad bitmap.
-            #expect(metric(text, #"doodled_requests_total{transport="grpc",code="OK"}"#) == 302)
+            // 300 streamed + 1 strokes + 1 bitmap + 1 GetModelInfo = 303 OK; one bad bitmap.
+            #expect(metric(text, #"doodled_requests_total{transport="grpc",code="OK"}"#) == 303)
             #expect(metric(text, #"doodled_requests_total{transport="grpc",code="INVALID_ARGUMENT"}"#) == 1)
             #expect(metric(text, #"doodled_requests_total{transport="tcp",code="OK"}"#) == 0)
         }

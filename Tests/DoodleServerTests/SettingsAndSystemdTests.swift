@@ -1,13 +1,14 @@
+
+#if canImport(Glibc)
 import DoodleCore
 import DoodleEngine
+import DoodlePreprocessing
 import DoodleServer
 import DoodleWire
 import Foundation
+import Glibc
 import Synchronization
 import Testing
-
-#if canImport(Glibc)
-import Glibc
 #endif
 
 @Suite("Settings, socket activation and the watchdog")
@@ -111,7 +112,7 @@ struct SettingsAndSystemdTests {
         defer { notify.close() }
         let gate = StuckObserver()
         let predictor = try Predictor(path: Paths.model)
-        let batcher = DynamicBatcher(predictor: predictor, configuration: .init(workers: 1, maxBatch: 8), observer: gate)
+        let batcher = DynamicBatcher(configuration: .init(workers: 1, maxBatch: 8), observer: gate)
         defer { gate.release(); batcher.shutdown() }
         let notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": notify.path])
         #expect(Watchdog.timeout(environment: ["WATCHDOG_USEC": "200000"]) == .milliseconds(200))
@@ -140,7 +141,7 @@ struct SettingsAndSystemdTests {
         gate.hold()
         let request = PredictionRequest(input: .bitmap([UInt8](repeating: 0, count: 784)), topK: 1)
         let answered = Atomic<Bool>(false)
-        batcher.submit(request) { _ in answered.store(true, ordering: .relaxed) }
+        batcher.submit(request, on: predictor) { _ in answered.store(true, ordering: .relaxed) }
         #expect(await eventually { batcher.longestBatchNanos > stallLimit })
         let stalledFrom = tickCount()
         #expect(await eventually { tickCount() >= stalledFrom + 3 })

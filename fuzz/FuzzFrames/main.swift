@@ -1,6 +1,7 @@
 // libFuzzer target: raw-TCP bytes -> frames -> ClientMessage -> request validation -> preprocessing.
 // Build and run with fuzz/run (swift build --sanitize=fuzzer).
 import DoodleCore
+import DoodlePreprocessing
 import DoodleWire
 import NIOCore
 import SwiftProtobuf

@@ -1,7 +1,9 @@
 // libFuzzer target: stroke validation, normalisation (raw -> simplified) and rendering, from a compact encoding
 // of a drawing: byte 0 = format, then strokes as [point count][x, y as little-endian Float32 ...]. Differential:
 // the serving rasteriser (DoodleRenderer) must draw exactly the bytes libcairo draws (CairoRenderer).
+import DoodleCairoReference
 import DoodleCore
+import DoodlePreprocessing
 
 enum Fixture {
     static let validator = RequestValidator(limits: RequestLimits(), labels: (0..<345).map { "class_\($0)" })

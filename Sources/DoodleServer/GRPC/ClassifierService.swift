@@ -4,22 +4,26 @@ import DoodleWire
 import Dispatch
 import GRPCCore
 
-/// `doodle.v1.Classifier` over gRPC. Requests go through the same validator and batcher as raw TCP, so both
-/// transports batch together and answer with the same codes and messages.
+/// `doodle.v1.Classifier` over gRPC. Requests take the same way in as raw TCP (`PredictionService`): the same
+/// validation, batcher, metrics, codes and messages, and both transports batch together.
 struct ClassifierService: Doodle_V1_Classifier.SimpleServiceProtocol {
-    let batcher: DynamicBatcher
-    let model: ModelSlot
-    let metrics: ServiceMetrics
+    let service: PredictionService
     /// Requests one PredictStream may have in flight; more are answered RESOURCE_EXHAUSTED in the stream.
     let maxInFlightPerStream: Int
 
     func predict(request: Doodle_V1_PredictRequest, context: ServerContext) async throws -> Doodle_V1_PredictResponse {
-        let (result, predictor) = await withCheckedContinuation { continuation in
-            self.submit(request) { continuation.resume(returning: ($0, $1)) }
+        let outcome: PredictionOutcome
+        switch self.service.admit(request, transport: .grpc) {
+        case .answered(let refusal):
+            outcome = refusal
+        case .admitted(let admitted):
+            outcome = await withCheckedContinuation { continuation in
+                self.service.submit(admitted) { continuation.resume(returning: $0) }
+            }
         }
-        switch result {
+        switch outcome.result {
         case .success:
-            return Doodle_V1_PredictResponse(requestID: request.requestID, result: result, predictor: predictor)
+            return outcome.response
         case .failure(let error):
             throw RPCError(error)
         }
@@ -45,15 +49,18 @@ struct ClassifierService: Doodle_V1_Classifier.SimpleServiceProtocol {
                     return true
                 }
                 guard admitted else {
-                    self.metrics.requestCompleted(.grpc, code: .resourceExhausted, nanos: 0)
-                    sink.yield(.error(ServiceError(.resourceExhausted,
-                        "\(self.maxInFlightPerStream) requests in flight on this stream"), requestID: wire.requestID))
+                    let error = ServiceError(.resourceExhausted, "\(self.maxInFlightPerStream) requests in flight on this stream")
+                    sink.yield(self.service.refuse(error, requestID: wire.requestID, transport: .grpc).response)
                     continue
                 }
-                self.submit(wire) { result, predictor in
-                    sink.yield(Doodle_V1_PredictResponse(requestID: wire.requestID, result: result, predictor: predictor))
+                let answered: @Sendable (PredictionOutcome) -> Void = { outcome in
+                    sink.yield(outcome.response)
                     pending.withLock { $0.inFlight -= 1 }
                     finishIfDone()
+                }
+                switch self.service.admit(wire, transport: .grpc) {
+                case .answered(let refusal): answered(refusal)
+                case .admitted(let request): self.service.submit(request, completion: answered)
                 }
             }
             pending.withLock { $0.inputDone = true }
@@ -64,29 +71,7 @@ struct ClassifierService: Doodle_V1_Classifier.SimpleServiceProtocol {
 
     func getModelInfo(request: Doodle_V1_ModelInfoRequest,
                       context: ServerContext) async throws -> Doodle_V1_ModelInfoResponse {
-        Doodle_V1_ModelInfoResponse(requestID: request.requestID, predictor: self.model.current.predictor)
-    }
-
-    /// Validates and predicts one request, recording it in the metrics; `completion` gets the outcome and the
-    /// model that produced it (on a worker thread, or at once for an invalid request).
-    private func submit(_ wire: Doodle_V1_PredictRequest,
-                        completion: @escaping @Sendable (Result<[ScoredClass], ServiceError>, Predictor) -> Void) {
-        let start = DispatchTime.now().uptimeNanoseconds
-        let serving = self.model.current
-        let metrics = self.metrics
-        let predictor = serving.predictor
-        let request: PredictionRequest
-        do {
-            request = try serving.validator.request(from: wire, receivedAt: start)
-        } catch {
-            metrics.requestCompleted(.grpc, code: error.code, nanos: DispatchTime.now().uptimeNanoseconds &- start)
-            completion(.failure(error), predictor)
-            return
-        }
-        self.batcher.submit(request) { result in
-            metrics.requestCompleted(.grpc, code: StatusCode(result), nanos: DispatchTime.now().uptimeNanoseconds &- start)
-            completion(result, predictor)
-        }
+        self.service.modelInfo(requestID: request.requestID, transport: .grpc)
     }
 }
 

@@ -10,11 +10,15 @@ public final class DoodleGRPCServer: Sendable {
     private let serving: Task<Void, any Error>
     /// The port actually bound (real when 0 was asked for).
     public let port: Int
+    /// "host:port" as bound, for logs.
+    public let address: String
 
-    private init(server: GRPCServer<HTTP2ServerTransport.Posix>, serving: Task<Void, any Error>, port: Int) {
+    private init(server: GRPCServer<HTTP2ServerTransport.Posix>, serving: Task<Void, any Error>, port: Int,
+                 address: String) {
         self.server = server
         self.serving = serving
         self.port = port
+        self.address = address
     }
 
     /// Binds and starts serving; returns once the listener is bound.
@@ -41,7 +45,9 @@ public final class DoodleGRPCServer: Sendable {
         do {
             let address = try await transport.listeningAddress
             let port = address.ipv4?.port ?? address.ipv6?.port ?? 0
-            return DoodleGRPCServer(server: server, serving: serving, port: port)
+            let described = address.ipv4.map { "\($0.host):\($0.port)" } ?? address.ipv6.map { "[\($0.host)]:\($0.port)" }
+                ?? "\(address)"
+            return DoodleGRPCServer(server: server, serving: serving, port: port, address: described)
         } catch {
             server.beginGracefulShutdown()
             _ = try? await serving.value

@@ -128,8 +128,10 @@ public nonisolated enum Doodle_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseIter
 
 }
 
-/// One pen stroke: the points in drawing order. x and y have the same length; t (milliseconds since the drawing
-/// began) is optional and, when present, has the same length too.
+/// One pen stroke: the points in drawing order. x and y have the same length; coordinates are finite with
+/// |v| <= the server's max-coordinate (1,000,000 by default). t (milliseconds since the drawing began) is optional
+/// and, when present, has the same length and finite values; its only use is to tell STROKE_FORMAT_AUTO that the
+/// drawing is raw.
 public nonisolated struct Doodle_V1_Stroke: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -165,7 +167,9 @@ public nonisolated struct Doodle_V1_PredictRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Chosen by the client, echoed in the response; responses may come back in any order.
+  /// Chosen by the client and echoed in the answer; answers may come back in any order, so use distinct ids on
+  /// one connection. Any value is valid, 0 included, but 0 is also the id of an answer to a frame whose
+  /// request_id could not be read: a pipelining client should start at 1.
   public var requestID: UInt64 = 0
 
   public var input: Doodle_V1_PredictRequest.OneOf_Input? = nil
@@ -187,15 +191,20 @@ public nonisolated struct Doodle_V1_PredictRequest: Sendable {
     set {input = .bitmap(newValue)}
   }
 
-  /// How many classes to return, best first; 0 means 5. At most the number of classes (or candidates).
+  /// How many classes to return, best first. 0 means 5, or all the candidates when fewer than 5 are given; a
+  /// larger value than the classes to choose from (all, or the distinct candidates) is INVALID_ARGUMENT.
   public var topK: UInt32 = 0
 
-  /// Restrict scoring to these classes (by index and/or label); scores are then renormalised over them.
+  /// Restrict scoring to these classes (by index and/or label); scores are then renormalised over them. Labels
+  /// match exactly (case and spaces included) as ModelInfoResponse.labels gives them. A class named twice counts
+  /// once for top_k; the limit (max-candidates, 345 by default) counts the entries as sent, duplicates included.
   public var candidateIndices: [UInt32] = []
 
   public var candidateLabels: [String] = []
 
-  /// Give up if no answer is ready this many milliseconds after the server read the request; 0 = no deadline.
+  /// Answer DEADLINE_EXCEEDED, without running the model, if the model has not started on the request this many
+  /// milliseconds after the server read it; 0 = no deadline. (It bounds the wait in the queue: an answer the model
+  /// has started is always sent.)
   public var deadlineMs: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -246,8 +255,10 @@ public nonisolated struct Doodle_V1_PredictResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// The request's (0 when it could not be read).
   public var requestID: UInt64 = 0
 
+  /// Best first; empty unless status is OK.
   public var predictions: [Doodle_V1_Prediction] = []
 
   public var status: Doodle_V1_Status {
@@ -259,6 +270,8 @@ public nonisolated struct Doodle_V1_PredictResponse: Sendable {
   /// Clears the value of `status`. Subsequent reads from it will return its default value.
   public mutating func clearStatus() {self._status = nil}
 
+  /// The model that answered: the one the request was validated against and ran on (for an error, the one
+  /// serving when it was refused). Set on every answer.
   public var modelName: String = String()
 
   public var modelVersion: String = String()
@@ -305,9 +318,21 @@ public nonisolated struct Doodle_V1_ModelInfoResponse: Sendable {
 
   public var quantization: String = String()
 
+  /// OK, or why the request was refused (then only request_id, model_name and model_version are set).
+  public var status: Doodle_V1_Status {
+    get {_status ?? Doodle_V1_Status()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  public var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  public mutating func clearStatus() {self._status = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _status: Doodle_V1_Status? = nil
 }
 
 /// Raw TCP: what a client sends.
@@ -345,8 +370,10 @@ public nonisolated struct Doodle_V1_ClientMessage: Sendable {
   public init() {}
 }
 
-/// Raw TCP: what the server sends. A frame the server could not read at all is answered with a PredictResponse
-/// whose request_id is 0 and whose status says why.
+/// Raw TCP: what the server sends, one per frame read. A frame refused before it is decoded (its flags, a bad
+/// protobuf) is answered in kind (a ModelInfoResponse for a model-info request) under its request_id whenever
+/// that can be read; one that cannot be read at all is answered with a PredictResponse whose request_id is 0 and
+/// whose status says why.
 public nonisolated struct Doodle_V1_ServerMessage: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -716,7 +743,7 @@ nonisolated extension Doodle_V1_ModelInfoRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Doodle_V1_ModelInfoResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelInfoResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}model_name\0\u{3}model_version\0\u{1}labels\0\u{3}input_channels\0\u{3}input_height\0\u{3}input_width\0\u{1}quantization\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}model_name\0\u{3}model_version\0\u{1}labels\0\u{3}input_channels\0\u{3}input_height\0\u{3}input_width\0\u{1}quantization\0\u{1}status\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -732,12 +759,17 @@ nonisolated extension Doodle_V1_ModelInfoResponse: SwiftProtobuf.Message, SwiftP
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.inputHeight) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.inputWidth) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.quantization) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._status) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.requestID != 0 {
       try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
     }
@@ -762,6 +794,9 @@ nonisolated extension Doodle_V1_ModelInfoResponse: SwiftProtobuf.Message, SwiftP
     if !self.quantization.isEmpty {
       try visitor.visitSingularStringField(value: self.quantization, fieldNumber: 8)
     }
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -774,6 +809,7 @@ nonisolated extension Doodle_V1_ModelInfoResponse: SwiftProtobuf.Message, SwiftP
     if lhs.inputHeight != rhs.inputHeight {return false}
     if lhs.inputWidth != rhs.inputWidth {return false}
     if lhs.quantization != rhs.quantization {return false}
+    if lhs._status != rhs._status {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -931,7 +931,7 @@ const ProtobufCMessageDescriptor doodle__v1__model_info_request__descriptor =
   (ProtobufCMessageInit) doodle__v1__model_info_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor doodle__v1__model_info_response__field_descriptors[8] =
+static const ProtobufCFieldDescriptor doodle__v1__model_info_response__field_descriptors[9] =
 {
   {
     "request_id",
@@ -1029,6 +1029,18 @@ static const ProtobufCFieldDescriptor doodle__v1__model_info_response__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "status",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Doodle__V1__ModelInfoResponse, status),
+    &doodle__v1__status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned doodle__v1__model_info_response__field_indices_by_name[] = {
   4,   /* field[4] = input_channels */
@@ -1039,11 +1051,12 @@ static const unsigned doodle__v1__model_info_response__field_indices_by_name[] =
   2,   /* field[2] = model_version */
   7,   /* field[7] = quantization */
   0,   /* field[0] = request_id */
+  8,   /* field[8] = status */
 };
 static const ProtobufCIntRange doodle__v1__model_info_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor doodle__v1__model_info_response__descriptor =
 {
@@ -1053,7 +1066,7 @@ const ProtobufCMessageDescriptor doodle__v1__model_info_response__descriptor =
   "Doodle__V1__ModelInfoResponse",
   "doodle.v1",
   sizeof(Doodle__V1__ModelInfoResponse),
-  8,
+  9,
   doodle__v1__model_info_response__field_descriptors,
   doodle__v1__model_info_response__field_indices_by_name,
   1,  doodle__v1__model_info_response__number_ranges,

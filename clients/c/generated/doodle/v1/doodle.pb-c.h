@@ -64,8 +64,10 @@ typedef enum _Doodle__V1__StatusCode {
 /* --- messages --- */
 
 /*
- * One pen stroke: the points in drawing order. x and y have the same length; t (milliseconds since the drawing
- * began) is optional and, when present, has the same length too.
+ * One pen stroke: the points in drawing order. x and y have the same length; coordinates are finite with
+ * |v| <= the server's max-coordinate (1,000,000 by default). t (milliseconds since the drawing began) is optional
+ * and, when present, has the same length and finite values; its only use is to tell STROKE_FORMAT_AUTO that the
+ * drawing is raw.
  */
 struct  Doodle__V1__Stroke
 {
@@ -105,22 +107,29 @@ struct  Doodle__V1__PredictRequest
 {
   ProtobufCMessage base;
   /*
-   * Chosen by the client, echoed in the response; responses may come back in any order.
+   * Chosen by the client and echoed in the answer; answers may come back in any order, so use distinct ids on
+   * one connection. Any value is valid, 0 included, but 0 is also the id of an answer to a frame whose
+   * request_id could not be read: a pipelining client should start at 1.
    */
   uint64_t request_id;
   /*
-   * How many classes to return, best first; 0 means 5. At most the number of classes (or candidates).
+   * How many classes to return, best first. 0 means 5, or all the candidates when fewer than 5 are given; a
+   * larger value than the classes to choose from (all, or the distinct candidates) is INVALID_ARGUMENT.
    */
   uint32_t top_k;
   /*
-   * Restrict scoring to these classes (by index and/or label); scores are then renormalised over them.
+   * Restrict scoring to these classes (by index and/or label); scores are then renormalised over them. Labels
+   * match exactly (case and spaces included) as ModelInfoResponse.labels gives them. A class named twice counts
+   * once for top_k; the limit (max-candidates, 345 by default) counts the entries as sent, duplicates included.
    */
   size_t n_candidate_indices;
   uint32_t *candidate_indices;
   size_t n_candidate_labels;
   char **candidate_labels;
   /*
-   * Give up if no answer is ready this many milliseconds after the server read the request; 0 = no deadline.
+   * Answer DEADLINE_EXCEEDED, without running the model, if the model has not started on the request this many
+   * milliseconds after the server read it; 0 = no deadline. (It bounds the wait in the queue: an answer the model
+   * has started is always sent.)
    */
   uint32_t deadline_ms;
   Doodle__V1__PredictRequest__InputCase input_case;
@@ -166,10 +175,20 @@ struct  Doodle__V1__Prediction
 struct  Doodle__V1__PredictResponse
 {
   ProtobufCMessage base;
+  /*
+   * The request's (0 when it could not be read).
+   */
   uint64_t request_id;
+  /*
+   * Best first; empty unless status is OK.
+   */
   size_t n_predictions;
   Doodle__V1__Prediction **predictions;
   Doodle__V1__Status *status;
+  /*
+   * The model that answered: the one the request was validated against and ran on (for an error, the one
+   * serving when it was refused). Set on every answer.
+   */
   char *model_name;
   char *model_version;
 };
@@ -206,10 +225,14 @@ struct  Doodle__V1__ModelInfoResponse
   uint32_t input_height;
   uint32_t input_width;
   char *quantization;
+  /*
+   * OK, or why the request was refused (then only request_id, model_name and model_version are set).
+   */
+  Doodle__V1__Status *status;
 };
 #define DOODLE__V1__MODEL_INFO_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&doodle__v1__model_info_response__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, NULL }
 
 
 typedef enum {
@@ -244,8 +267,10 @@ typedef enum {
 } Doodle__V1__ServerMessage__MessageCase;
 
 /*
- * Raw TCP: what the server sends. A frame the server could not read at all is answered with a PredictResponse
- * whose request_id is 0 and whose status says why.
+ * Raw TCP: what the server sends, one per frame read. A frame refused before it is decoded (its flags, a bad
+ * protobuf) is answered in kind (a ModelInfoResponse for a model-info request) under its request_id whenever
+ * that can be read; one that cannot be read at all is answered with a PredictResponse whose request_id is 0 and
+ * whose status says why.
  */
 struct  Doodle__V1__ServerMessage
 {

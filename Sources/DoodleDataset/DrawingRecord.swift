@@ -1,3 +1,4 @@
+import DoodlePreprocessing
 import Foundation
 
 /// One line of a Quick, Draw! ndjson file (simplified or raw): `word`, `key_id` and `drawing`

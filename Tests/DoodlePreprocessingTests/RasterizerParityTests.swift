@@ -1,4 +1,6 @@
-import DoodleCore
+import DoodleCairoReference
+import DoodleDataset
+import DoodlePreprocessing
 import Foundation
 import Testing
 

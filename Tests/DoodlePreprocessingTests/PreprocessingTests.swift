@@ -1,4 +1,6 @@
 import DoodleCore
+import DoodleDataset
+import DoodlePreprocessing
 import Foundation
 import Testing
 

@@ -11,6 +11,21 @@ struct RequestPeekTests {
         ByteBuffer(bytes: try message.serializedBytes() as [UInt8])
     }
 
+    @Test("tells a prediction from a model-info request and reads either's request_id; nil when unreadable")
+    func kindAndID() throws {
+        #expect(RequestPeek.request(try buffer(.with { $0.predict = .with { $0.requestID = 42; $0.topK = 3 } }))! == (.predict, 42))
+        #expect(RequestPeek.request(try buffer(.with { $0.modelInfo = .with { $0.requestID = 7 } }))! == (.modelInfo, 7))
+        #expect(RequestPeek.request(try buffer(.with { $0.modelInfo = .with { _ in } }))! == (.modelInfo, 0))
+        #expect(RequestPeek.request(ByteBuffer(bytes: [0xff, 0xff, 0xff])) == nil)
+        #expect(RequestPeek.request(ByteBuffer()) == nil)
+        // A prediction whose request_id comes after its input (fields in any order) is still read.
+        let late = Doodle_V1_PredictRequest.with { $0.bitmap = Data(count: 784); $0.requestID = 1 << 40 }
+        var bytes: [UInt8] = try Doodle_V1_ClientMessage.with { $0.predict = late }.serializedBytes()
+        #expect(RequestPeek.request(ByteBuffer(bytes: bytes))! == (.predict, 1 << 40))
+        bytes.removeLast()  // cut inside the message: not readable
+        #expect(RequestPeek.request(ByteBuffer(bytes: bytes)) == nil)
+    }
+
     @Test("finds the request_id of a prediction, and only of a prediction")
     func peek() throws {
         let strokes = Doodle_V1_Drawing.with { $0.strokes = [.with { $0.x = [1, 2, 300]; $0.y = [4, 5, 6]; $0.t = [0, 1, 2] }] }

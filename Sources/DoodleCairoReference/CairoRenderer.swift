@@ -1,4 +1,5 @@
 import CCairo
+import DoodlePreprocessing
 
 /// Renders simplified strokes to the dataset's 28 x 28 bitmap with libcairo itself, the way Google made
 /// `numpy_bitmap` (shared/reference/quickdraw-format.md; mirrored by `training/render.py`).

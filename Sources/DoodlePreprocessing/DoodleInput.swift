@@ -1,0 +1,7 @@
+/// What the model is asked to classify.
+public enum DoodleInput: Sendable, Equatable {
+    /// Pen strokes, raw or simplified.
+    case strokes([Stroke], StrokeFormat)
+    /// A 28 x 28 bitmap, 784 bytes, 0 = background, 255 = ink.
+    case bitmap([UInt8])
+}

@@ -1,0 +1,87 @@
+import Dispatch
+import DoodleCore
+import DoodleWire
+
+/// The one way into a prediction for every transport (raw TCP, gRPC, and any later one): validation against the
+/// serving model, submission to the batcher, the metrics, and the answer. A request is bound at admission to the
+/// model that validated it; it runs on that model and its answer names it, whatever reloads happen meanwhile.
+public final class PredictionService: Sendable {
+    public let batcher: DynamicBatcher
+    public let model: ModelSlot
+    let metrics: ServiceMetrics
+
+    public init(batcher: DynamicBatcher, model: ModelSlot, metrics: ServiceMetrics) {
+        self.batcher = batcher
+        self.model = model
+        self.metrics = metrics
+    }
+
+    /// A validated request, bound to the model it was validated against.
+    public struct Admitted: Sendable {
+        public let request: PredictionRequest
+        public let requestID: UInt64
+        public let predictor: Predictor
+        let transport: Transport
+        /// Monotonic nanoseconds when the transport read it.
+        let start: UInt64
+    }
+
+    /// What `admit` decided.
+    public enum Admission: Sendable {
+        /// Valid: submit it (or run it with `runIfIdle`).
+        case admitted(Admitted)
+        /// Refused and already counted: send this answer.
+        case answered(PredictionOutcome)
+    }
+
+    /// Validates `wire` against the serving model. A refusal is counted in the metrics and comes back ready to
+    /// send, labelled with the model that refused it.
+    public func admit(_ wire: Doodle_V1_PredictRequest, transport: Transport,
+                      receivedAt start: UInt64 = DispatchTime.now().uptimeNanoseconds) -> Admission {
+        let serving = self.model.current
+        do {
+            let request = try serving.validator.request(from: wire, receivedAt: start)
+            return .admitted(Admitted(request: request, requestID: wire.requestID, predictor: serving.predictor,
+                                      transport: transport, start: start))
+        } catch {
+            return .answered(self.refuse(error, requestID: wire.requestID, transport: transport, receivedAt: start))
+        }
+    }
+
+    /// Answers a request the transport itself refuses (a per-connection or per-stream cap), counted like any
+    /// other answer and labelled with the serving model.
+    public func refuse(_ error: ServiceError, requestID: UInt64, transport: Transport,
+                       receivedAt start: UInt64 = DispatchTime.now().uptimeNanoseconds) -> PredictionOutcome {
+        self.metrics.requestCompleted(transport, code: error.code, nanos: DispatchTime.now().uptimeNanoseconds &- start)
+        return PredictionOutcome(requestID: requestID, result: .failure(error), predictor: self.model.current.predictor)
+    }
+
+    /// Queues an admitted request on the model it was validated against; `completion` gets its outcome once, on a
+    /// worker thread (or at once when the queue refuses it). `caller` names the sender for `runIfIdle`.
+    public func submit(_ admitted: Admitted, caller: Int? = nil,
+                       completion: @escaping @Sendable (PredictionOutcome) -> Void) {
+        let metrics = self.metrics
+        self.batcher.submit(admitted.request, on: admitted.predictor, caller: caller) { result in
+            metrics.requestCompleted(admitted.transport, code: StatusCode(result),
+                                     nanos: DispatchTime.now().uptimeNanoseconds &- admitted.start)
+            completion(PredictionOutcome(requestID: admitted.requestID, result: result, predictor: admitted.predictor))
+        }
+    }
+
+    /// Runs an admitted request on the calling thread when the batcher is idle (`DynamicBatcher.runIfIdle`);
+    /// nil when it is not, and then the caller submits it.
+    public func runIfIdle(_ admitted: Admitted, caller: Int) -> PredictionOutcome? {
+        guard let result = self.batcher.runIfIdle(admitted.request, on: admitted.predictor, caller: caller) else {
+            return nil
+        }
+        self.metrics.requestCompleted(admitted.transport, code: StatusCode(result),
+                                      nanos: DispatchTime.now().uptimeNanoseconds &- admitted.start)
+        return PredictionOutcome(requestID: admitted.requestID, result: result, predictor: admitted.predictor)
+    }
+
+    /// The serving model's description (status OK), counted as an answer on `transport`.
+    public func modelInfo(requestID: UInt64, transport: Transport) -> Doodle_V1_ModelInfoResponse {
+        self.metrics.requestCompleted(transport, code: .ok, nanos: 0)
+        return Doodle_V1_ModelInfoResponse(requestID: requestID, predictor: self.model.current.predictor)
+    }
+}
