@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Int8 SIMD kernels (portable C, AVX2, AVX-512 VNNI), chosen at run time. Debug builds compile them
@@ -120,6 +121,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -149,6 +152,8 @@ let package = Package(
                 "DoodleEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -198,15 +203,17 @@ let package = Package(
             dependencies: ["DoodleEngine"],
             swiftSettings: swiftSettings
         ),
+        // What the test targets share: running CPU-bound or blocking work off Swift's cooperative pool.
+        .target(name: "DoodleTestSupport", path: "Tests/DoodleTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "DoodlePreprocessingTests",
-            dependencies: ["DoodlePreprocessing", "DoodleCairoReference", "DoodleDataset"],
+            dependencies: ["DoodlePreprocessing", "DoodleCairoReference", "DoodleDataset", "DoodleTestSupport"],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DoodleCoreTests",
-            dependencies: ["DoodleCore", "DoodleEngine", "DoodlePreprocessing", "DoodleDataset"],
+            dependencies: ["DoodleCore", "DoodleEngine", "DoodlePreprocessing", "DoodleDataset", "DoodleTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -226,6 +233,7 @@ let package = Package(
             name: "DoodleServerTests",
             dependencies: [
                 "DoodleServer",
+                "DoodleTestSupport",
                 "DoodleClient",
                 "DoodleCore",
                 "DoodleDataset",
@@ -240,7 +248,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DoodleEngineTests",
-            dependencies: ["DoodleEngine", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["DoodleEngine", "DoodleTestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),

@@ -24,6 +24,9 @@ final class ConnectionActivity {
     /// When the connection last read a whole frame (or opened), and when the frame now arriving began.
     var lastFrameAt: NIODeadline = .now()
     var partialFrameSince: NIODeadline?
+    /// False once the connection takes no more frames (drained and lingering, or its input ended): what still
+    /// arrives is dropped unread and uncounted.
+    var acceptsFrames = true
 }
 
 /// First handler of a raw-TCP pipeline: sees the bytes before framing and closes connections that are idle too

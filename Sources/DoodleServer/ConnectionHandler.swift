@@ -5,10 +5,12 @@ import NIOCore
 import NIOExtras
 import SwiftProtobuf
 
-/// Serves one raw-TCP connection: reads framed `ClientMessage`s, hands predictions to the batcher, and writes
-/// `ServerMessage`s back as they complete (in any order; clients match them by request_id).
+/// Answers one raw-TCP connection's requests (from `ClientMessageDecoder`): admits predictions through the
+/// `PredictionService` and writes the `ServerMessage`s back as they complete (in any order; clients match them
+/// by request_id), one flush per event-loop tick. Owns the connection's end: a drain, a half-close or a broken
+/// framing answers everything read, then closes.
 final class ConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
+    typealias InboundIn = ClientRequest
     typealias OutboundOut = ByteBuffer
 
     private let service: PredictionService
@@ -26,10 +28,14 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Not reading for `limits.shedPause` after refusing requests.
     private var pausedAfterShedding = false
     /// Drained and half-closed: what the client still sends is dropped unanswered until it closes.
-    private var lingering = false
+    private var lingering = false {
+        didSet { self.activity.acceptsFrames = !self.lingering && !self.inputClosed }
+    }
     /// No more requests will be read (the client closed its side, or the stream broke the framing): answer every
     /// frame read, then close.
-    private var inputClosed = false
+    private var inputClosed = false {
+        didSet { self.activity.acceptsFrames = !self.lingering && !self.inputClosed }
+    }
     /// The final close has been started.
     private var closing = false
     /// The one prediction of the current read so far, with nothing else in flight on this connection: answered
@@ -81,56 +87,23 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !self.lingering, !self.inputClosed else { return }
-        let frame = InboundFrame(framed: Self.unwrapInboundIn(data))
-        self.metrics.tcpFrameRead()
-        self.activity.bytesFramed += FrameDecoder.headerBytes + frame.payload.readableBytes
-        self.activity.lastFrameAt = .now()
-        if frame.flags & 1 != 0 {
-            self.refuseFrame(.invalidArgument("compressed messages are not supported (flags bit 0 set)"), frame.payload)
-            return
-        }
-        if frame.flags != 0 {
-            self.refuseFrame(.invalidArgument("unknown frame flags 0x\(String(frame.flags, radix: 16))"), frame.payload)
-            return
-        }
-        // Overloaded: shed a prediction before decoding and validating it, so that refusing costs next to nothing.
-        // (Peeking only when full: every other frame pays one uncontended lock, not a scan of its bytes.)
-        if self.batcher.isFull, let requestID = RequestPeek.predictRequestID(frame.payload),
-           self.batcher.rejectionIfFull() != nil {
+        switch Self.unwrapInboundIn(data) {
+        case .predict(let request, let readAt):
+            self.predict(request, readAt: readAt, context: context)
+        case .modelInfo(let requestID):
+            self.send(.modelInfo(self.service.modelInfo(requestID: requestID, transport: .tcp)))
+        case .refused(let error, let kind, let requestID):
+            let refusal = self.service.refuse(error, requestID: requestID, transport: .tcp)
+            switch kind {
+            case .predict: self.send(.predict(refusal.response))
+            case .modelInfo: self.send(.modelInfo(refusal.modelInfoResponse))
+            }
+        case .shed(let requestID):
             self.shed(requestID)
-            return
-        }
-        let message: Doodle_V1_ClientMessage
-        do {
-            message = try Doodle_V1_ClientMessage(serializedBytes: Array(frame.payload.readableBytesView))
-        } catch {
-            self.refuseFrame(.invalidArgument("the frame is not a doodle.v1.ClientMessage: \(error)"), frame.payload)
-            return
-        }
-        switch message.message {
-        case .predict(let request):
-            self.predict(request, context: context)
-        case .modelInfo(let request):
-            self.send(.modelInfo(self.service.modelInfo(requestID: request.requestID, transport: .tcp)))
-        case nil:
-            self.refuseFrame(.invalidArgument("the ClientMessage is empty: set predict or model_info"), nil)
         }
     }
 
-    /// Answers a frame refused before it was decoded: in kind (model info or prediction) and under its request_id
-    /// when those can be read from `payload`, else as a prediction with request_id 0.
-    private func refuseFrame(_ error: ServiceError, _ payload: ByteBuffer?) {
-        let request = payload.flatMap(RequestPeek.request) ?? (kind: .predict, requestID: 0)
-        let refusal = self.service.refuse(error, requestID: request.requestID, transport: .tcp)
-        switch request.kind {
-        case .predict: self.send(.predict(refusal.response))
-        case .modelInfo: self.send(.modelInfo(refusal.modelInfoResponse))
-        }
-    }
-
-    private func predict(_ wire: Doodle_V1_PredictRequest, context: ChannelHandlerContext) {
-        let start = DispatchTime.now().uptimeNanoseconds
+    private func predict(_ wire: Doodle_V1_PredictRequest, readAt start: UInt64, context: ChannelHandlerContext) {
         guard self.activity.inFlight < self.limits.maxInFlightPerConnection else {
             let error = ServiceError(.resourceExhausted,
                 "\(self.activity.inFlight) requests in flight on this connection (limit \(self.limits.maxInFlightPerConnection))")

@@ -8,7 +8,7 @@ import Synchronization
 
 /// Everything `doodled` runs: the model, the batcher and the listeners, started and stopped as one.
 public final class DoodleDaemon: Sendable {
-    public struct Configuration: Sendable {
+    public struct Configuration: Sendable, Equatable {
         /// Raw-TCP listener.
         public var tcp = Listener.address(host: "127.0.0.1", port: 7431)
         /// gRPC (HTTP/2) listener; nil = no gRPC.
@@ -217,6 +217,12 @@ public final class DoodleDaemon: Sendable {
             ])
             throw error
         }
+    }
+
+    /// What systemd's STATUS says while serving: the model and its classes.
+    public var servingStatus: String {
+        let model = self.model.current.predictor
+        return "serving \(model.name) v\(model.version) (\(model.labels.count) classes)"
     }
 
     /// True while no worker has spent longer than `stallLimit` on one batch and every network event loop ran

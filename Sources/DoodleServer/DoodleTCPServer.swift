@@ -58,6 +58,8 @@ public final class DoodleTCPServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(FrameDecoder(maxFrameBytes: limits.maxFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(
+                        ClientMessageDecoder(batcher: service.batcher, metrics: metrics, activity: activity))
+                    try channel.pipeline.syncOperations.addHandler(
                         ConnectionHandler(service: service,
                                           limits: limits, metrics: metrics, activity: activity))
                 }

@@ -1,9 +1,10 @@
 import ArgumentParser
 import DoodleCore
 import DoodleServer
-import Dispatch
 import Foundation
 import Logging
+import ServiceLifecycle
+import UnixSignals
 
 /// The doodle prediction daemon.
 @main
@@ -17,6 +18,9 @@ struct Doodled: AsyncParsableCommand {
             over the file. Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the model. Under systemd: \
             sd_notify (READY, STATUS, WATCHDOG, RELOADING, STOPPING) and socket activation (sockets named tcp, \
             grpc, http).
+
+            SETTINGS:
+            \(Doodled.settingsHelp)
             """)
 
     @Option(help: "Config file of 'name = value' lines [env DOODLED_CONFIG].")
@@ -25,50 +29,37 @@ struct Doodled: AsyncParsableCommand {
     @Flag(help: "Print the settings in effect (with where each came from) and exit.")
     var printConfig = false
 
-    @Option(help: Self.help("listen")) var listen: String?
-    @Option(help: Self.help("grpc-listen")) var grpcListen: String?
-    @Option(help: Self.help("http-listen")) var httpListen: String?
-    @Option(help: Self.help("model")) var model: String?
-    @Option(help: Self.help("workers")) var workers: String?
-    @Option(help: Self.help("max-batch")) var maxBatch: String?
-    @Option(help: Self.help("max-queue")) var maxQueue: String?
-    @Option(help: Self.help("max-delay-us")) var maxDelayUs: String?
-    @Option(help: Self.help("inline-after-idle-us")) var inlineAfterIdleUs: String?
-    @Option(help: Self.help("max-frame-bytes")) var maxFrameBytes: String?
-    @Option(help: Self.help("max-in-flight")) var maxInFlight: String?
-    @Option(help: Self.help("max-strokes")) var maxStrokes: String?
-    @Option(help: Self.help("max-points")) var maxPoints: String?
-    @Option(help: Self.help("max-coordinate")) var maxCoordinate: String?
-    @Option(help: Self.help("max-candidates")) var maxCandidates: String?
-    @Option(help: Self.help("max-connections")) var maxConnections: String?
-    @Option(help: Self.help("idle-timeout")) var idleTimeout: String?
-    @Option(help: Self.help("frame-timeout")) var frameTimeout: String?
-    @Option(help: Self.help("max-write-buffer")) var maxWriteBuffer: String?
-    @Option(help: Self.help("shed-pause-ms")) var shedPauseMs: String?
-    @Option(help: Self.help("kernels")) var kernels: String?
-    @Option(help: Self.help("log-level")) var logLevel: String?
-    @Option(help: Self.help("drain-timeout")) var drainTimeout: String?
+    /// Every setting as `--name value` or `--name=value` (`DaemonSettings.specs`; listed in the help's
+    /// discussion), gathered here and parsed from the one table.
+    @Argument(parsing: .allUnrecognized, help: .hidden)
+    var settingFlags: [String] = []
 
-    static func help(_ name: String) -> ArgumentHelp {
-        let spec = DaemonSettings.spec(name)!
-        return ArgumentHelp("\(spec.help) [env \(spec.environmentName); default \(spec.defaultValue)]")
+    /// The settings' part of `--help`: one line per setting with its environment variable and default.
+    static var settingsHelp: String {
+        DaemonSettings.specs.map { spec in
+            "--\(spec.name) <value>\n    \(spec.help) [env \(spec.environmentName); default \(spec.defaultValue)]"
+        }.joined(separator: "\n")
     }
 
-    /// The flags given on the command line, by setting name.
-    var flags: [String: String] {
-        let pairs: [(String, String?)] = [
-            ("listen", self.listen), ("grpc-listen", self.grpcListen), ("http-listen", self.httpListen),
-            ("model", self.model), ("workers", self.workers), ("max-batch", self.maxBatch),
-            ("max-queue", self.maxQueue), ("max-delay-us", self.maxDelayUs),
-            ("inline-after-idle-us", self.inlineAfterIdleUs), ("max-frame-bytes", self.maxFrameBytes),
-            ("max-in-flight", self.maxInFlight), ("max-strokes", self.maxStrokes), ("max-points", self.maxPoints),
-            ("max-coordinate", self.maxCoordinate), ("max-candidates", self.maxCandidates),
-            ("max-connections", self.maxConnections), ("idle-timeout", self.idleTimeout),
-            ("frame-timeout", self.frameTimeout), ("max-write-buffer", self.maxWriteBuffer),
-            ("shed-pause-ms", self.shedPauseMs),
-            ("kernels", self.kernels), ("log-level", self.logLevel), ("drain-timeout", self.drainTimeout),
-        ]
-        return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })
+    /// The settings given as flags, by name.
+    func flags() throws -> [String: String] {
+        var flags: [String: String] = [:]
+        var rest = self.settingFlags[...]
+        while let token = rest.popFirst() {
+            guard token.hasPrefix("--") else { throw ValidationError("unexpected argument '\(token)'") }
+            var name = String(token.dropFirst(2))
+            var value: String?
+            if let equals = name.firstIndex(of: "=") {
+                value = String(name[name.index(after: equals)...])
+                name = String(name[..<equals])
+            }
+            guard DaemonSettings.spec(name) != nil else {
+                throw ValidationError("unknown option '--\(name)' (settings: \(DaemonSettings.specs.map(\.name).joined(separator: ", ")))")
+            }
+            guard let given = value ?? rest.popFirst() else { throw ValidationError("--\(name) needs a value") }
+            flags[name] = given
+        }
+        return flags
     }
 
     mutating func run() async throws {
@@ -76,9 +67,11 @@ struct Doodled: AsyncParsableCommand {
         let resolved: ResolvedSettings
         let activation: SocketActivation?
         do {
-            resolved = try SettingsResolver.resolve(flags: self.flags, configPath: self.config, environment: environment)
+            resolved = try SettingsResolver.resolve(flags: try self.flags(), configPath: self.config, environment: environment)
             activation = try SocketActivation.fromEnvironment(environment)
-        } catch {
+        } catch let error as ValidationError {
+            throw error
+        } catch let error as SettingsError {
             throw ValidationError(error.description)
         }
         if self.printConfig {
@@ -92,67 +85,27 @@ struct Doodled: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "doodled")
-        var daemonConfig = settings.daemonConfiguration
+        var daemonConfig = settings.daemon
         activation?.apply(to: &daemonConfig)
         let notifier = SystemdNotifier(environment: environment)
-        // Signals are caught from the start, so a SIGTERM during start-up is not lost.
-        let signals = SignalStream.start([SIGTERM, SIGINT, SIGHUP])
-        notifier.status("loading model \(settings.model)")
-        let daemon: DoodleDaemon
+        // One group: the daemon (started when the group runs, drained at its end), model reloads on SIGHUP and
+        // the systemd watchdog. SIGTERM and SIGINT shut it down gracefully, in reverse order: the watchdog and
+        // reloads stop, then the daemon drains. Signals are trapped before anything starts, so none is lost.
+        let started = StartedDaemon()
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: DaemonService(configuration: daemonConfig, logger: logger, notifier: notifier, started: started)),
+            .init(service: ModelReloadService(started: started, notifier: notifier), successTerminationBehavior: .ignore),
+        ]
+        if let timeout = Watchdog.timeout(environment: environment) {
+            services.append(.init(service: WatchdogService(started: started, notifier: notifier, timeout: timeout),
+                                  successTerminationBehavior: .ignore))
+        }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            daemon = try await DoodleDaemon.start(daemonConfig, logger: logger)
+            try await group.run()
         } catch {
-            logger.critical("doodled could not start", metadata: ["error": "\(error)"])
-            notifier.status("failed to start: \(error)")
-            throw ExitCode.failure
+            throw ExitCode.failure  // the reason is logged (DaemonService)
         }
-        notifier.ready(status: Self.servingStatus(daemon))
-        let watchdog = Watchdog.timeout(environment: environment).map { timeout in
-            Task {
-                await Watchdog.run(notifier: notifier, timeout: timeout) {
-                    daemon.isMakingProgress(stallLimit: timeout / 2)
-                }
-            }
-        }
-        for await signal in signals {
-            if signal == SIGHUP {
-                notifier.reloading(status: "reloading model \(settings.model)")
-                do {
-                    try await daemon.reload()
-                    notifier.ready(status: Self.servingStatus(daemon))
-                } catch {
-                    notifier.ready(status: Self.servingStatus(daemon) + "; last reload refused: \(error)")
-                }
-                continue
-            }
-            logger.info("doodled received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")")
-            break
-        }
-        notifier.stopping(status: "draining")
-        watchdog?.cancel()
-        await daemon.shutdown()
-    }
-
-    static func servingStatus(_ daemon: DoodleDaemon) -> String {
-        let model = daemon.model.current.predictor
-        return "serving \(model.name) v\(model.version) (\(model.labels.count) classes)"
-    }
-}
-
-/// Delivers signals as an async sequence (dispatch sources; the default actions are turned off).
-enum SignalStream {
-    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-
-    static func start(_ numbers: [Int32]) -> AsyncStream<Int32> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
-        let queue = DispatchQueue(label: "doodled.signals")
-        for number in numbers {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { continuation.yield(number) }
-            source.resume()
-            self.sources.append(source)  // alive for the life of the process
-        }
-        return stream
     }
 }

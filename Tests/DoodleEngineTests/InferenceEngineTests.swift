@@ -1,3 +1,4 @@
+import DoodleTestSupport
 import Foundation
 import SwiftProtobuf
 import Testing
@@ -69,8 +70,8 @@ struct InferenceEngineTests {
 
     @Test("shipped model matches onnxruntime on 2,000 real drawings on every kernel path",
           arguments: KernelISA.supported)
-    func shippedMatchesOnnxRuntime(isa: KernelISA) throws {
-        let (golden, reference) = try Self.referenceRun.get()
+    func shippedMatchesOnnxRuntime(isa: KernelISA) async throws {
+        let (golden, reference) = try await computeOffPool { try Self.referenceRun.get() }
         #expect(golden.count >= 2000)
         let engine = try InferenceEngine(contentsOf: Self.shippedModel, isa: isa)
         #expect(engine.classCount == 345)
@@ -78,7 +79,7 @@ struct InferenceEngineTests {
         #expect(engine.metadata.labels.count == 345)
         #expect(engine.metadata.labels[1] == "airplane")
         for batch in isa == .reference ? [64] : [1, 64, 256] {
-            let ours = isa == .reference ? reference : try quantizedLogits(engine, golden, batch: batch)
+            let ours = isa == .reference ? reference : try await computeOffPool { try quantizedLogits(engine, golden, batch: batch) }
             let result = compare(ours, golden)
             #expect(result.maxStep <= 1, "batch \(batch): off by \(result.maxStep) steps")
             #expect(result.top1Agreement >= 0.999, "batch \(batch): top-1 agreement \(result.top1Agreement)")
@@ -87,12 +88,12 @@ struct InferenceEngineTests {
 
     @Test("every kernel path gives the reference path's bits on all 2,000 golden images, at batch 1 and 37",
           arguments: KernelISA.supported.filter { $0 != .reference })
-    func pathsAgree(isa: KernelISA) throws {
-        let (golden, reference) = try Self.referenceRun.get()
+    func pathsAgree(isa: KernelISA) async throws {
+        let (golden, reference) = try await computeOffPool { try Self.referenceRun.get() }
         #expect(golden.count >= 2000)
         let engine = try InferenceEngine(contentsOf: Self.shippedModel, isa: isa)
         for batch in [1, 37] {
-            let ours = try quantizedLogits(engine, golden, batch: batch)
+            let ours = try await computeOffPool { try quantizedLogits(engine, golden, batch: batch) }
             let differing = (0..<golden.count).filter { i in
                 let row = (i * golden.classes)..<((i + 1) * golden.classes)
                 return ours[row] != reference[row]

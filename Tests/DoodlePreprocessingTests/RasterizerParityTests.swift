@@ -1,6 +1,7 @@
 import DoodleCairoReference
 import DoodleDataset
 import DoodlePreprocessing
+import DoodleTestSupport
 import Foundation
 import Testing
 
@@ -23,26 +24,27 @@ struct RasterizerParityTests {
     }
 
     @Test("all 8,136 simplified drawings of all 345 classes")
-    func simplifiedDrawings() throws {
-        let drawings = try TestData.sharedFile("simplified.ndjson.gz").map(\.simplified)
+    func simplifiedDrawings() async throws {
+        let drawings = try await computeOffPool { try TestData.sharedFile("simplified.ndjson.gz").map(\.simplified) }
         #expect(drawings.count == 8136)
-        let bad = Self.mismatches(drawings)
+        let bad = try await computeOffPool { Self.mismatches(drawings) }
         #expect(bad.isEmpty, "\(bad.count) differ: \(bad.prefix(5))")
     }
 
     @Test("all 8,952 raw drawings after normalisation")
-    func normalizedRawDrawings() throws {
-        let drawings = try TestData.sharedFile("raw.ndjson.gz").map { StrokeNormalizer.normalize($0.strokes) }
+    func normalizedRawDrawings() async throws {
+        let drawings = try await computeOffPool { try TestData.sharedFile("raw.ndjson.gz").map { StrokeNormalizer.normalize($0.strokes) } }
         #expect(drawings.count == 8952)
-        let bad = Self.mismatches(drawings)
+        let bad = try await computeOffPool { Self.mismatches(drawings) }
         #expect(bad.isEmpty, "\(bad.count) differ: \(bad.prefix(5))")
     }
 
     @Test("20,000 synthetic drawings built to hit the stroker's and scan converter's corner cases")
-    func syntheticDrawings() {
-        var rng = SplitMix64(seed: 0x5EED_D00D)
-        let drawings = (0..<20_000).map { _ in SyntheticDrawing.make(&rng) }
-        let bad = Self.mismatches(drawings)
+    func syntheticDrawings() async throws {
+        let bad = try await computeOffPool {
+            var rng = SplitMix64(seed: 0x5EED_D00D)
+            return Self.mismatches((0..<20_000).map { _ in SyntheticDrawing.make(&rng) })
+        }
         #expect(bad.isEmpty, "\(bad.count) differ: \(bad.prefix(5))")
     }
 

@@ -1,6 +1,7 @@
 import DoodleClient
 import DoodleCore
 import DoodleServer
+import DoodleTestSupport
 import DoodleWire
 import Foundation
 import NIOCore

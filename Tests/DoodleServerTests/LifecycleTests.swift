@@ -96,7 +96,8 @@ struct LifecycleTests {
         let daemon = try DoodledProcess.start(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"])
         defer { Task { await daemon.child.stop() } }
 
-        let ready = try #require(await notify.first { $0.fields["READY"] == "1" }, "no READY=1: \(daemon.child.standardError)")
+        let ready = try #require(await notify.first { $0.fields["READY"] == "1" },
+                                 "no READY=1; received \(notify.messages.map(\.text)), socket \(notify.health); \(daemon.child.standardError)")
         let readyMillis = Double(ready.message.at - daemon.child.startedAt) / 1e6
         print("READY=1 \(String(format: "%.0f", readyMillis)) ms after exec (debug build)")
         #expect(ready.message.fields["STATUS"]?.hasPrefix("serving quickdraw-345") == true)

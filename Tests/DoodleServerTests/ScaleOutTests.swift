@@ -47,7 +47,7 @@ struct ScaleOutTests {
         #expect(through, "HAProxy does not pass requests: \(haproxy.standardOutput) \(haproxy.standardError)")
 
         let (connections, depth) = (8, 4)
-        let load = try runLoad(port: tcpFront, seconds: 6, connections: connections, depth: depth)
+        let load = try runLoad(port: tcpFront, seconds: 8, connections: connections, depth: depth)
         #expect(await waitForTraffic(httpPorts: [a.httpPort, b.httpPort], frames: 2000))
         a.child.signal(SIGKILL)
         let killedAt = Date()

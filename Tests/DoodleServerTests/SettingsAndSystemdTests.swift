@@ -32,24 +32,34 @@ struct SettingsAndSystemdTests {
             flags: ["workers": "3"], configPath: file,
             environment: ["DOODLED_MAX_QUEUE": "200", "DOODLED_WORKERS": "2", "HOME": "/root"])
         let s = resolved.settings
-        #expect(s.maxBatch == 16 && s.maxQueue == 200 && s.workers == 3 && s.grpcListen == nil)
-        #expect(s.listen == HostPort("127.0.0.1:7431"))
+        let config = s.daemon
+        #expect(config.batcher.maxBatch == 16 && config.batcher.maxQueue == 200 && config.batcher.workers == 3)
+        #expect(config.grpc == nil && config.tcp == .address(host: "127.0.0.1", port: 7431))
         #expect(resolved.sources["max-batch"] == .file(path: file, line: 2))
         #expect(resolved.sources["max-queue"] == .environment(name: "DOODLED_MAX_QUEUE"))
         #expect(resolved.sources["workers"] == .flag)
         #expect(resolved.sources["listen"] == nil)  // default
-        let config = s.daemonConfiguration
-        #expect(config.batcher.maxBatch == 16 && config.batcher.workers == 3 && config.grpc == nil)
         // --print-config output is itself a config file that reproduces the settings.
         let again = try SettingsResolver.resolve(flags: [:], configPath: try configFile(resolved.rendered), environment: [:])
         #expect(again.settings == s)
+    }
+
+    @Test("README's settings table names exactly the settings doodled has, in the same order")
+    func readmeListsEverySetting() throws {
+        let readme = try String(contentsOf: Paths.repoRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = readme.components(separatedBy: "## doodled settings")[1].components(separatedBy: "\n## ")[0]
+        let names = section.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("| `"), let end = line.dropFirst(3).firstIndex(of: "`") else { return nil }
+            return String(line[line.index(line.startIndex, offsetBy: 3)..<end])
+        }
+        #expect(names == DaemonSettings.specs.map(\.name))
     }
 
     @Test("The config file comes from DOODLED_CONFIG when --config is absent")
     func configFromEnvironment() throws {
         let file = try configFile("max-delay-us = 250\n")
         let resolved = try SettingsResolver.resolve(flags: [:], environment: ["DOODLED_CONFIG": file])
-        #expect(resolved.settings.maxDelayMicros == 250 && resolved.configFile == file)
+        #expect(resolved.settings.daemon.batcher.maxDelayMicros == 250 && resolved.configFile == file)
     }
 
     @Test("Invalid values fail with a message naming the setting and where it came from", arguments: [

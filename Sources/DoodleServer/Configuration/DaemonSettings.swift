@@ -5,68 +5,18 @@ import Foundation
 import Logging
 import NIOCore
 
-/// Everything an operator can set on `doodled`, typed and validated.
+/// Everything an operator can set on `doodled`, typed and validated: the daemon's configuration (whose types
+/// hold every default) and the log level.
 ///
 /// Each setting has one name used everywhere: the flag `--max-batch`, the environment variable
 /// `DOODLED_MAX_BATCH` and the config-file key `max-batch`. `SettingsResolver` picks flags over the environment
-/// over the file over the default.
+/// over the file over the default. A new setting is a field with its default where it is used, and one line in
+/// `specs` (the README's table is checked against `specs` by the tests).
 public struct DaemonSettings: Sendable, Equatable {
-    public var listen = HostPort("127.0.0.1:7431")!
-    /// nil = gRPC off.
-    public var grpcListen: HostPort? = HostPort("127.0.0.1:7432")!
-    /// nil = HTTP (metrics, probes) off.
-    public var httpListen: HostPort? = HostPort("127.0.0.1:7433")!
-    public var model = "models/quickdraw-345"
-    /// Default: one per core.
-    public var workers = System.coreCount
-    public var maxBatch = 64
-    public var maxQueue = 4096
-    public var maxDelayMicros = 0
-    public var inlineAfterIdleMicros = 50
-    public var maxFrameBytes = 1 << 20
-    public var maxInFlight = 1024
-    public var maxStrokes = 1024
-    public var maxPoints = 20_000
-    public var maxCoordinate = 1_000_000.0
-    public var maxCandidates = 345
-    public var maxConnections = 10_000
-    public var idleTimeoutSeconds = 300.0
-    public var frameTimeoutSeconds = 10.0
-    public var maxWriteBuffer = 4 << 20
-    public var shedPauseMillis = 250
-    /// nil = the fastest kernels the CPU supports.
-    public var kernels: KernelISA?
+    public var daemon = DoodleDaemon.Configuration()
     public var logLevel = Logger.Level.info
-    /// Longest a SIGTERM waits for queued and in-flight requests before closing what is left.
-    public var drainTimeoutSeconds = 20.0
 
     public init() {}
-
-    /// The daemon configuration these settings describe (listeners as addresses; socket activation may
-    /// replace them).
-    public var daemonConfiguration: DoodleDaemon.Configuration {
-        var config = DoodleDaemon.Configuration()
-        config.tcp = .address(host: self.listen.host, port: self.listen.port)
-        config.grpc = self.grpcListen.map { .address(host: $0.host, port: $0.port) }
-        config.http = self.httpListen.map { .address(host: $0.host, port: $0.port) }
-        config.modelPath = self.model
-        config.batcher = .init(workers: self.workers, maxBatch: self.maxBatch, maxQueue: self.maxQueue,
-                               maxDelayMicros: self.maxDelayMicros, inlineAfterIdleMicros: self.inlineAfterIdleMicros)
-        config.connectionLimits.maxFrameBytes = self.maxFrameBytes
-        config.connectionLimits.maxInFlightPerConnection = self.maxInFlight
-        config.requestLimits.maxStrokes = self.maxStrokes
-        config.requestLimits.maxPoints = self.maxPoints
-        config.requestLimits.maxCoordinate = self.maxCoordinate
-        config.requestLimits.maxCandidates = self.maxCandidates
-        config.connectionLimits.maxConnections = self.maxConnections
-        config.connectionLimits.idleTimeout = .seconds(self.idleTimeoutSeconds)
-        config.connectionLimits.frameTimeout = .seconds(self.frameTimeoutSeconds)
-        config.connectionLimits.maxWriteBufferBytes = self.maxWriteBuffer
-        config.connectionLimits.shedPause = .milliseconds(self.shedPauseMillis)
-        config.isa = self.kernels
-        config.drainTimeout = .seconds(self.drainTimeoutSeconds)
-        return config
-    }
 }
 
 /// One setting: its name, what it means, how to read a value into `DaemonSettings` and how to print it back.
@@ -93,47 +43,48 @@ public struct SettingValueError: Error, Sendable {
 extension DaemonSettings {
     /// Every setting, in the order `--print-config` shows them.
     public static let specs: [SettingSpec] = [
-        .address("listen", "Raw-TCP listen address, host:port.", \.listen),
-        .optionalAddress("grpc-listen", "gRPC (HTTP/2) listen address, host:port, or 'off'.", \.grpcListen),
-        .optionalAddress("http-listen", "HTTP listen address for /metrics, /healthz and /readyz, host:port, or 'off'.",
-                         \.httpListen),
-        .text("model", "Model directory (model.onnx + labels.txt) or .onnx file; SIGHUP reloads it.", \.model),
-        .integer("workers", "Inference worker threads.", \.workers, minimum: 1),
-        .integer("max-batch", "Most requests in one batch.", \.maxBatch, minimum: 1),
+        .listener("listen", "Raw-TCP listen address, host:port.", \.daemon.tcp),
+        .optionalListener("grpc-listen", "gRPC (HTTP/2) listen address, host:port, or 'off'.", \.daemon.grpc),
+        .optionalListener("http-listen", "HTTP listen address for /metrics, /healthz and /readyz, host:port, or 'off'.",
+                          \.daemon.http),
+        .text("model", "Model directory (model.onnx + labels.txt) or .onnx file; SIGHUP reloads it.", \.daemon.modelPath),
+        .integer("workers", "Inference worker threads.", \.daemon.batcher.workers, minimum: 1),
+        .integer("max-batch", "Most requests in one batch.", \.daemon.batcher.maxBatch, minimum: 1),
         .integer("max-queue", "Most requests waiting for a worker; more are answered RESOURCE_EXHAUSTED.",
-                 \.maxQueue, minimum: 1),
+                 \.daemon.batcher.maxQueue, minimum: 1),
         .integer("max-delay-us", "Microseconds a worker may hold a short batch waiting for more (0 = never).",
-                 \.maxDelayMicros, minimum: 0),
+                 \.daemon.batcher.maxDelayMicros, minimum: 0),
         .integer("inline-after-idle-us", "A raw-TCP request that arrives alone after the server has been idle this many microseconds runs on the event loop, without the hand-off to a worker and back (0 = never).",
-                 \.inlineAfterIdleMicros, minimum: 0),
-        .integer("max-frame-bytes", "Largest frame payload in bytes; a larger declared length closes the connection.",
-                 \.maxFrameBytes, minimum: 16),
-        .integer("max-in-flight", "Requests one connection (or gRPC stream) may have in flight.", \.maxInFlight,
-                 minimum: 1),
-        .integer("max-strokes", "Most strokes in a drawing.", \.maxStrokes, minimum: 1),
-        .integer("max-points", "Most points in a drawing.", \.maxPoints, minimum: 1),
-        .seconds("max-coordinate", "Largest absolute stroke coordinate accepted.", \.maxCoordinate, maximum: 1e30,
-                 expected: "a number, more than 0"),
-        .integer("max-candidates", "Most candidate classes in one request.", \.maxCandidates, minimum: 1),
+                 \.daemon.batcher.inlineAfterIdleMicros, minimum: 0),
+        .integer("max-frame-bytes", "Largest frame payload in bytes (the 5-byte header not counted); a larger declared length closes the connection.",
+                 \.daemon.connectionLimits.maxFrameBytes, minimum: 16),
+        .integer("max-in-flight", "Requests one connection (or gRPC stream) may have in flight.",
+                 \.daemon.connectionLimits.maxInFlightPerConnection, minimum: 1),
+        .integer("max-strokes", "Most strokes in a drawing.", \.daemon.requestLimits.maxStrokes, minimum: 1),
+        .integer("max-points", "Most points in a drawing.", \.daemon.requestLimits.maxPoints, minimum: 1),
+        .number("max-coordinate", "Largest absolute stroke coordinate accepted.", \.daemon.requestLimits.maxCoordinate,
+                maximum: 1e30),
+        .integer("max-candidates", "Most candidate classes in one request (entries as sent, duplicates included).",
+                 \.daemon.requestLimits.maxCandidates, minimum: 1),
         .integer("max-connections", "Open raw-TCP connections; more are answered RESOURCE_EXHAUSTED and closed.",
-                 \.maxConnections, minimum: 1),
+                 \.daemon.connectionLimits.maxConnections, minimum: 1),
         .seconds("idle-timeout", "Seconds a raw-TCP connection with nothing in flight may send nothing.",
-                 \.idleTimeoutSeconds, maximum: 86_400),
+                 \.daemon.connectionLimits.idleTimeout, maximum: 86_400),
         .seconds("frame-timeout", "Seconds a raw-TCP frame may take to arrive whole (slow senders are cut off).",
-                 \.frameTimeoutSeconds, maximum: 3600),
+                 \.daemon.connectionLimits.frameTimeout, maximum: 3600),
         .integer("max-write-buffer", "Bytes of answers a client that does not read may leave waiting; then it is cut off.",
-                 \.maxWriteBuffer, minimum: 65_536),
-        .integer("shed-pause-ms", "Milliseconds a raw-TCP connection reads nothing after some of its requests were refused for a full queue (0 = never).",
-                 \.shedPauseMillis, minimum: 0),
+                 \.daemon.connectionLimits.maxWriteBufferBytes, minimum: 65_536),
+        .milliseconds("shed-pause-ms", "Milliseconds a raw-TCP connection reads nothing after some of its requests were refused for a full queue (0 = never).",
+                      \.daemon.connectionLimits.shedPause),
         SettingSpec(name: "kernels", help: "Kernel path: \(KernelISA.allNames) or auto (the fastest this CPU has).",
                     parse: { text, settings throws(SettingValueError) in
-                        if text == "auto" { settings.kernels = nil; return }
+                        if text == "auto" { settings.daemon.isa = nil; return }
                         guard let isa = KernelISA(name: text) else {
                             throw SettingValueError(expected: "\(KernelISA.allNames) or auto")
                         }
-                        settings.kernels = isa
+                        settings.daemon.isa = isa
                     },
-                    render: { $0.kernels.map { "\($0)" } ?? "auto" }),
+                    render: { $0.daemon.isa.map { "\($0)" } ?? "auto" }),
         SettingSpec(name: "log-level", help: "Log level: trace, debug, info, notice, warning, error, critical.",
                     parse: { text, settings throws(SettingValueError) in
                         guard let level = Logger.Level(rawValue: text) else {
@@ -142,7 +93,7 @@ extension DaemonSettings {
                         settings.logLevel = level
                     },
                     render: { $0.logLevel.rawValue }),
-        .seconds("drain-timeout", "Seconds a SIGTERM waits for queued and in-flight requests.", \.drainTimeoutSeconds,
+        .seconds("drain-timeout", "Seconds a SIGTERM waits for queued and in-flight requests.", \.daemon.drainTimeout,
                  maximum: 3600),
     ]
 
@@ -151,19 +102,20 @@ extension DaemonSettings {
 }
 
 extension SettingSpec {
-    static func address(_ name: String, _ help: String, _ field: any WritableKeyPath<DaemonSettings, HostPort> & Sendable) -> SettingSpec {
+    static func listener(_ name: String, _ help: String,
+                         _ field: any WritableKeyPath<DaemonSettings, Listener> & Sendable) -> SettingSpec {
         SettingSpec(name: name, help: help, parse: { text, settings throws(SettingValueError) in
             guard let address = HostPort(text) else { throw SettingValueError(expected: "host:port") }
-            settings[keyPath: field] = address
+            settings[keyPath: field] = .address(host: address.host, port: address.port)
         }, render: { $0[keyPath: field].description })
     }
 
-    static func optionalAddress(_ name: String, _ help: String,
-                                _ field: any WritableKeyPath<DaemonSettings, HostPort?> & Sendable) -> SettingSpec {
+    static func optionalListener(_ name: String, _ help: String,
+                                 _ field: any WritableKeyPath<DaemonSettings, Listener?> & Sendable) -> SettingSpec {
         SettingSpec(name: name, help: help, parse: { text, settings throws(SettingValueError) in
             if text == "off" { settings[keyPath: field] = nil; return }
             guard let address = HostPort(text) else { throw SettingValueError(expected: "host:port or 'off'") }
-            settings[keyPath: field] = address
+            settings[keyPath: field] = .address(host: address.host, port: address.port)
         }, render: { $0[keyPath: field]?.description ?? "off" })
     }
 
@@ -174,14 +126,32 @@ extension SettingSpec {
         }, render: { $0[keyPath: field] })
     }
 
-    static func seconds(_ name: String, _ help: String, _ field: any WritableKeyPath<DaemonSettings, Double> & Sendable,
-                        maximum: Double, expected: String? = nil) -> SettingSpec {
+    static func number(_ name: String, _ help: String, _ field: any WritableKeyPath<DaemonSettings, Double> & Sendable,
+                       maximum: Double) -> SettingSpec {
         SettingSpec(name: name, help: help, parse: { text, settings throws(SettingValueError) in
             guard let value = Double(text), value > 0, value <= maximum else {
-                throw SettingValueError(expected: expected ?? "seconds, more than 0 and at most \(Int(maximum))")
+                throw SettingValueError(expected: "a number, more than 0")
             }
             settings[keyPath: field] = value
         }, render: { String($0[keyPath: field]) })
+    }
+
+    static func seconds(_ name: String, _ help: String, _ field: any WritableKeyPath<DaemonSettings, Duration> & Sendable,
+                        maximum: Double) -> SettingSpec {
+        SettingSpec(name: name, help: help, parse: { text, settings throws(SettingValueError) in
+            guard let value = Double(text), value > 0, value <= maximum else {
+                throw SettingValueError(expected: "seconds, more than 0 and at most \(Int(maximum))")
+            }
+            settings[keyPath: field] = .seconds(value)
+        }, render: { String(Self.seconds(of: $0[keyPath: field])) })
+    }
+
+    static func milliseconds(_ name: String, _ help: String,
+                             _ field: any WritableKeyPath<DaemonSettings, Duration> & Sendable) -> SettingSpec {
+        SettingSpec(name: name, help: help, parse: { text, settings throws(SettingValueError) in
+            guard let value = Int(text), value >= 0 else { throw SettingValueError(expected: "an integer >= 0") }
+            settings[keyPath: field] = .milliseconds(value)
+        }, render: { String(Int((Self.seconds(of: $0[keyPath: field]) * 1000).rounded())) })
     }
 
     static func integer(_ name: String, _ help: String, _ field: any WritableKeyPath<DaemonSettings, Int> & Sendable,
@@ -192,5 +162,10 @@ extension SettingSpec {
             }
             settings[keyPath: field] = value
         }, render: { String($0[keyPath: field]) })
+    }
+
+    static func seconds(of duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

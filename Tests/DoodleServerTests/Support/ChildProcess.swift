@@ -60,12 +60,13 @@ final class ChildProcess: Sendable {
     /// The exit status (negative: killed by that signal), or nil if still running after `timeout`.
     func waitForExit(timeout: Duration = .seconds(120)) async -> Int32? {
         let deadline = ContinuousClock.now + TestTime.scaled(timeout)
-        while ContinuousClock.now < deadline {
+        // Checked once more after the deadline: a waiter starved of the cooperative pool still sees what happened.
+        while true {
             if let status = self.exit.status.withLock({ $0 }) { return status }
             if let status = self.reapIfZombie() { return status }
+            if ContinuousClock.now >= deadline { return nil }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        return nil
     }
 
     /// Foundation can miss the exit of a process that ends very soon after it starts (it stays a zombie and
@@ -95,11 +96,11 @@ final class ChildProcess: Sendable {
     /// Waits until standard error holds `text` `count` times; false on timeout.
     func waitForLog(_ text: String, count: Int = 1, timeout: Duration = .seconds(120)) async -> Bool {
         let deadline = ContinuousClock.now + TestTime.scaled(timeout)
-        while ContinuousClock.now < deadline {
+        while true {  // checked once more after the deadline (see waitForExit)
             if self.standardError.components(separatedBy: text).count - 1 >= count { return true }
+            if ContinuousClock.now >= deadline { return false }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        return false
     }
 }
 
@@ -146,17 +147,9 @@ enum TestTime {
 /// Polls `condition` until it holds; false on timeout (scaled by `TestTime`).
 func eventually(timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + TestTime.scaled(timeout)
-    while ContinuousClock.now < deadline {
+    while true {  // checked once more after the deadline (see ChildProcess.waitForExit)
         if try await condition() { return true }
+        if ContinuousClock.now >= deadline { return false }
         try? await Task.sleep(for: .milliseconds(25))
-    }
-    return false
-}
-
-/// Runs blocking work (raw sockets, waits with timeouts) on a thread of its own: on Swift's cooperative pool it
-/// would starve everything else the tests run there, the daemon's gRPC handlers included.
-func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try work() }) }.start()
     }
 }

@@ -1,0 +1,16 @@
+import Dispatch
+import DoodleCore
+import DoodleWire
+
+/// One raw-TCP frame, decoded as far as the server needs to act on it (`ClientMessageDecoder` makes these,
+/// `ConnectionHandler` answers them).
+enum ClientRequest {
+    /// A prediction, read (not yet validated) at `readAt` (monotonic nanoseconds).
+    case predict(Doodle_V1_PredictRequest, readAt: UInt64)
+    case modelInfo(requestID: UInt64)
+    /// Refused before it was decoded (flags, not a ClientMessage, empty): answered with `error`, in kind and
+    /// under its request_id when the payload let them be read.
+    case refused(ServiceError, kind: RequestPeek.Kind, requestID: UInt64)
+    /// A prediction refused unread because the queue is full (already counted as a rejection by the batcher).
+    case shed(requestID: UInt64)
+}
