@@ -234,6 +234,9 @@ let package = Package(
             dependencies: [
                 "DoodleServer",
                 "DoodleTestSupport",
+                "DoodleGRPC",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 "DoodleClient",
                 "DoodleCore",
                 "DoodleDataset",

@@ -11,8 +11,11 @@
 /// doodled's wire contract: what game backends send and get back.
 ///
 /// On raw TCP every message is framed as in gRPC's Length-Prefixed-Message: 1 byte flags (bit 0 = compressed,
-/// which is not supported; other bits must be 0), 4 bytes big-endian length, then the protobuf bytes of a
-/// ClientMessage (client -> server) or ServerMessage (server -> client). See docs/protocol.md.
+/// which is not supported; other bits must be 0), 4 bytes big-endian length of the payload (the 5-byte header not
+/// counted; the server's max-frame-bytes, 1 MiB by default, bounds it), then the protobuf bytes of a ClientMessage
+/// (client -> server) or ServerMessage (server -> client). A connection may have up to max-in-flight (1,024)
+/// requests unanswered; one more is answered RESOURCE_EXHAUSTED at once. Closing the sending side after whole
+/// frames means "no more requests": every frame read is still answered. See docs/protocol.md.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
