@@ -212,6 +212,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DoodleDatasetTests",
+            dependencies: ["DoodleDataset", "DoodleCore", "DoodlePreprocessing", "CPNG"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "DoodleCoreTests",
             dependencies: ["DoodleCore", "DoodleEngine", "DoodlePreprocessing", "DoodleDataset", "DoodleTestSupport"],
             swiftSettings: swiftSettings

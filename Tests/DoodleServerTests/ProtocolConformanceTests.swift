@@ -30,13 +30,16 @@ struct ProtocolConformanceTests {
         return try await body(Doodle_V1_Classifier.Client(wrapping: client))
     }
 
+    /// At most eight requests in flight per connection or stream, and requests wait 300 ms for company in the
+    /// batcher: eight stay in flight while a ninth arrives.
+    static func eightInFlightHeld(_ config: inout DoodleDaemon.Configuration) {
+        config.connectionLimits.maxInFlightPerConnection = 8
+        config.batcher = .init(workers: 1, maxBatch: 64, maxDelayMicros: 300_000)
+    }
+
     @Test("'send requests without waiting, up to max-in-flight unanswered; a request beyond that is answered RESOURCE_EXHAUSTED at once': raw TCP")
     func pipeliningToTheCapAndOnePast() async throws {
-        // Requests wait 300 ms for company in the batcher, so eight stay in flight while the ninth arrives.
-        try await withDaemon({
-            $0.connectionLimits.maxInFlightPerConnection = 8
-            $0.batcher = .init(workers: 1, maxBatch: 64, maxDelayMicros: 300_000)
-        }) { _, port in
+        try await withDaemon(Self.eightInFlightHeld) { _, port in
             let connection = try RawConnection(port: port)
             var bytes: [UInt8] = []
             for id in 1...9 {
@@ -56,10 +59,7 @@ struct ProtocolConformanceTests {
 
     @Test("'send requests without waiting, up to max-in-flight unanswered': gRPC PredictStream answers the one past the cap in the stream")
     func streamCap() async throws {
-        try await withDaemon({
-            $0.connectionLimits.maxInFlightPerConnection = 8
-            $0.batcher = .init(workers: 1, maxBatch: 64, maxDelayMicros: 300_000)
-        }) { daemon, _ in
+        try await withDaemon(Self.eightInFlightHeld) { daemon, _ in
             let answers = try await Self.withGRPC(daemon) { client in
                 try await client.predictStream(requestProducer: { writer in
                     for id in 1...9 { try await writer.write(.with { $0.requestID = UInt64(id); $0.bitmap = Self.bitmap }) }
