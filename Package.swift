@@ -204,7 +204,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // What the test targets share: running CPU-bound or blocking work off Swift's cooperative pool.
-        .target(name: "DoodleTestSupport", path: "Tests/DoodleTestSupport", swiftSettings: swiftSettings),
+        .target(name: "DoodleTestSupport", dependencies: ["DoodleCore"], path: "Tests/DoodleTestSupport",
+                swiftSettings: swiftSettings),
         .testTarget(
             name: "DoodlePreprocessingTests",
             dependencies: ["DoodlePreprocessing", "DoodleCairoReference", "DoodleDataset", "DoodleTestSupport"],

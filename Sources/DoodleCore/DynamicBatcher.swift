@@ -9,9 +9,16 @@ import Foundation
 /// with a model whose classes it was not checked for.
 ///
 /// A free worker takes everything queued, up to `maxBatch`, at once: nothing waits when the queue is short,
-/// unless `maxDelay` asks a worker to hold a short batch that long for company. The queue is bounded: a
-/// request that finds it full is answered RESOURCE_EXHAUSTED at once, and one whose deadline has passed when a
-/// worker takes it is answered DEADLINE_EXCEEDED without running the model. Preprocessing (normalising and
+/// unless `maxDelay` asks a worker to hold a short batch that long for company.
+///
+/// The queue is bounded in time, not only in count. The batcher learns what a request costs (per kind of input:
+/// a bitmap is a copy, strokes are normalised and rendered) from the batches it runs, and keeps the sum of what
+/// is queued. A request whose expected wait (that sum over the workers) exceeds `maxQueueWaitMillis` is refused
+/// at once with RESOURCE_EXHAUSTED, as is one beyond `maxQueue` (the memory cap); one whose own deadline cannot
+/// be met is refused DEADLINE_EXCEEDED. A queued request whose deadline has passed, or that has waited twice
+/// `maxQueueWaitMillis` (plus `maxDelayMicros`, the hold it was meant to have: the estimate was wrong), is answered
+/// DEADLINE_EXCEEDED when a worker reaches it, without running the model: the model only runs work whose answer
+/// someone still wants. Preprocessing (normalising and
 /// rendering strokes) and inference run on the workers; the one exception is `runIfIdle`, which a transport
 /// may call for a request that arrived alone while the batcher has nothing to do.
 public final class DynamicBatcher: @unchecked Sendable {
@@ -29,14 +36,19 @@ public final class DynamicBatcher: @unchecked Sendable {
         /// `maxDelayMicros` is set). A client sending one request at a time saves the hand-offs to a worker and
         /// back; interleaved clients and steady load are batched.
         public var inlineAfterIdleMicros: Int
+        /// Longest expected wait for a worker a new request is admitted to, in milliseconds (0 = no time bound,
+        /// only `maxQueue`). A queued request that has waited twice this long is dropped unrun.
+        public var maxQueueWaitMillis: Int
 
         public init(workers: Int = ProcessInfo.processInfo.activeProcessorCount, maxBatch: Int = 64,
-                    maxQueue: Int = 4096, maxDelayMicros: Int = 0, inlineAfterIdleMicros: Int = 50) {
+                    maxQueue: Int = 4096, maxDelayMicros: Int = 0, inlineAfterIdleMicros: Int = 50,
+                    maxQueueWaitMillis: Int = 100) {
             self.workers = workers
             self.maxBatch = maxBatch
             self.maxQueue = maxQueue
             self.maxDelayMicros = maxDelayMicros
             self.inlineAfterIdleMicros = inlineAfterIdleMicros
+            self.maxQueueWaitMillis = maxQueueWaitMillis
         }
     }
 
@@ -50,11 +62,20 @@ public final class DynamicBatcher: @unchecked Sendable {
         public var requests = 0
         public var largestBatch = 0
         public var rejectedQueueFull = 0
+        /// Refused because their expected wait exceeded `maxQueueWaitMillis`.
+        public var rejectedQueueWait = 0
+        /// Refused at admission because their deadline could not be met.
+        public var rejectedDeadline = 0
+        /// Dropped unrun when a worker reached them: deadline passed (`deadlineExceeded`) or queue budget spent
+        /// (`droppedQueueWait`).
         public var deadlineExceeded = 0
+        public var droppedQueueWait = 0
         /// Requests `runIfIdle` ran on the caller's thread (also counted in `requests` and `batches`).
         public var ranInline = 0
         /// batchSizes[n] = batches of n requests.
         public var batchSizes: [Int] = []
+
+        public init() {}
     }
 
     private struct Job {
@@ -64,11 +85,28 @@ public final class DynamicBatcher: @unchecked Sendable {
         var completion: Completion
         /// Monotonic nanoseconds when it was queued.
         var enqueuedAt: UInt64
+        /// What it was expected to cost when queued (nanoseconds of one worker), counted in `queuedCost`.
+        var cost: UInt64 = 0
+    }
+
+    /// The kinds of input whose cost the batcher learns apart.
+    enum InputKind: Int, CaseIterable {
+        case bitmap
+        case strokes
+
+        init(_ input: DoodleInput) {
+            switch input {
+            case .bitmap: self = .bitmap
+            case .strokes: self = .strokes
+            }
+        }
     }
 
     public let configuration: Configuration
     /// What a full queue answers (built once: shedding at 10x overload must not format a message per request).
     public let queueFullError: ServiceError
+    /// What a request whose expected wait is too long is answered (built once, as `queueFullError`).
+    public let queueWaitError: ServiceError
     private let condition = NSCondition()
     // Guarded by `condition`:
     private var queue: [Job?]
@@ -76,6 +114,11 @@ public final class DynamicBatcher: @unchecked Sendable {
     private var count = 0
     private var stopping = false
     private var stats = Statistics()
+    /// Expected cost of one request per `InputKind` (nanoseconds of one worker; 0 until a batch has run one).
+    private var costByKind = [UInt64](repeating: 0, count: InputKind.allCases.count)
+    /// Sum of the expected costs of the queued requests.
+    private var queuedCost: UInt64 = 0
+    private let maxQueueWaitNanos: UInt64
     private var running = 0
     /// When each worker took the batch it is working on (monotonic ns), 0 while it waits for work.
     private var busySince: [UInt64]
@@ -96,11 +139,15 @@ public final class DynamicBatcher: @unchecked Sendable {
         self.configuration = configuration
         self.queueFullError = ServiceError(.resourceExhausted,
                                            "the request queue is full (\(configuration.maxQueue) waiting)")
+        self.queueWaitError = ServiceError(.resourceExhausted,
+            "the server is overloaded: more than \(configuration.maxQueueWaitMillis) ms of work is queued")
+        self.maxQueueWaitNanos = UInt64(max(0, configuration.maxQueueWaitMillis)) * 1_000_000
         self.observer = observer
         self.queue = [Job?](repeating: nil, count: configuration.maxQueue)
         self.stats.batchSizes = [Int](repeating: 0, count: configuration.maxBatch + 1)
         self.busySince = [UInt64](repeating: 0, count: configuration.workers)
-        self.inlineRunner = BatchRunner(maxBatch: 1, inline: true)
+        self.inlineRunner = BatchRunner(maxBatch: 1, maxQueueWaitMillis: configuration.maxQueueWaitMillis,
+                                        maxDelayMicros: configuration.maxDelayMicros, inline: true)
         for i in 0..<configuration.workers {
             self.finished.enter()
             let thread = Thread { [self] in
@@ -123,16 +170,26 @@ public final class DynamicBatcher: @unchecked Sendable {
             completion(.failure(ServiceError(.unavailable, "the server is shutting down")))
             return
         }
-        if self.count == self.queue.count {
-            self.stats.rejectedQueueFull += 1
+        if let refusal = self.refusalLocked() {
             self.condition.unlock()
-            completion(.failure(self.queueFullError))
+            completion(.failure(refusal))
             return
         }
         let now = DispatchTime.now().uptimeNanoseconds
+        if let deadline = request.deadlineNanos, now &+ self.expectedWaitLocked > deadline {
+            self.stats.rejectedDeadline += 1
+            let wait = self.expectedWaitLocked / 1_000_000
+            self.condition.unlock()
+            completion(.failure(ServiceError(.deadlineExceeded,
+                "the deadline cannot be met: about \(wait) ms of work is queued ahead of the request")))
+            return
+        }
+        let cost = self.costByKind[InputKind(request.input).rawValue]
         self.queue[(self.head + self.count) % self.queue.count] = Job(request: request, predictor: predictor,
-                                                                        completion: completion, enqueuedAt: now)
+                                                                        completion: completion, enqueuedAt: now,
+                                                                        cost: cost)
         self.count += 1
+        self.queuedCost &+= cost
         self.lastActivity = now
         self.lastCaller = caller
         self.sawRequest = true
@@ -174,9 +231,9 @@ public final class DynamicBatcher: @unchecked Sendable {
         let answer = InlineAnswer()
         let job = Job(request: request, predictor: predictor, completion: { answer.value = $0 },
                       enqueuedAt: DispatchTime.now().uptimeNanoseconds)
-        self.inlineRunner.run([job], on: predictor, observer: self.observer) { ran, expired in
-            self.record(batch: ran, expired: expired, inline: true)
-        }
+        self.inlineRunner.run([job], on: predictor, observer: self.observer,
+                              record: { self.record(batch: $0, expired: $1, dropped: $2, inline: true) },
+                              learn: { self.learn(costSums: $0, costCounts: $1) })
         self.condition.lock()
         self.inlineBusy = false
         self.lastActivity = DispatchTime.now().uptimeNanoseconds
@@ -189,21 +246,44 @@ public final class DynamicBatcher: @unchecked Sendable {
         var value: Result<[ScoredClass], ServiceError>?
     }
 
-    /// Whether the queue is full now (a cheap check before `rejectionIfFull`).
-    public var isFull: Bool {
+    /// How long a request queued now is expected to wait for a worker: the expected cost of what is queued,
+    /// shared by the workers.
+    public var expectedWaitNanos: UInt64 {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        return self.expectedWaitLocked
+    }
+
+    private var expectedWaitLocked: UInt64 { self.queuedCost / UInt64(self.configuration.workers) }
+
+    /// Whether a request would be refused now, for a full queue or too long a wait (a cheap check before
+    /// `rejectionIfOverloaded`).
+    public var isOverloaded: Bool {
         self.condition.lock()
         defer { self.condition.unlock() }
         return self.count == self.queue.count
+            || (self.maxQueueWaitNanos > 0 && self.expectedWaitLocked > self.maxQueueWaitNanos)
     }
 
-    /// The error `submit` would answer right now because the queue is full (counted as a rejection), or nil
-    /// when there is room. Lets a transport shed a request before it pays for decoding and validating it.
-    public func rejectionIfFull() -> ServiceError? {
+    /// The error `submit` would answer right now for a full queue or too long a wait (counted as a rejection),
+    /// or nil when there is room. Lets a transport shed a request before it pays for decoding and validating it.
+    public func rejectionIfOverloaded() -> ServiceError? {
         self.condition.lock()
         defer { self.condition.unlock() }
-        guard self.count == self.queue.count else { return nil }
-        self.stats.rejectedQueueFull += 1
-        return self.queueFullError
+        return self.refusalLocked()
+    }
+
+    /// The refusal for a new request, counted, or nil when it may be queued. Called with the lock held.
+    private func refusalLocked() -> ServiceError? {
+        if self.count == self.queue.count {
+            self.stats.rejectedQueueFull += 1
+            return self.queueFullError
+        }
+        if self.maxQueueWaitNanos > 0 && self.expectedWaitLocked > self.maxQueueWaitNanos {
+            self.stats.rejectedQueueWait += 1
+            return self.queueWaitError
+        }
+        return nil
     }
 
     /// Requests waiting for a worker.
@@ -261,7 +341,9 @@ public final class DynamicBatcher: @unchecked Sendable {
         }
         let predictor = self.queue[self.head]!.predictor
         while jobs.count < maxBatch && self.count > 0 && self.queue[self.head]!.predictor === predictor {
-            jobs.append(self.queue[self.head]!)
+            let job = self.queue[self.head]!
+            self.queuedCost &-= job.cost
+            jobs.append(job)
             self.queue[self.head] = nil
             self.head = (self.head + 1) % self.queue.count
             self.count -= 1
@@ -271,8 +353,9 @@ public final class DynamicBatcher: @unchecked Sendable {
         return true
     }
 
-    private func record(batch: Int, expired: Int, inline: Bool = false) {
+    private func record(batch: Int, expired: Int, dropped: Int, inline: Bool = false) {
         self.condition.lock()
+        self.stats.droppedQueueWait += dropped
         self.stats.batches += batch > 0 ? 1 : 0
         self.stats.requests += batch
         self.stats.largestBatch = max(self.stats.largestBatch, batch)
@@ -282,17 +365,31 @@ public final class DynamicBatcher: @unchecked Sendable {
         self.condition.unlock()
     }
 
+    /// Folds a batch's measured costs into the per-kind estimates (an exponentially weighted mean over about
+    /// the last 16 batches: it follows a change of load or CPU speed within a fraction of a second).
+    private func learn(costSums: [UInt64], costCounts: [Int]) {
+        self.condition.lock()
+        for kind in costSums.indices where costCounts[kind] > 0 {
+            let measured = costSums[kind] / UInt64(costCounts[kind])
+            let old = self.costByKind[kind]
+            self.costByKind[kind] = old == 0 ? measured : (old * 15 + measured) / 16
+        }
+        self.condition.unlock()
+    }
+
     private func workerLoop(worker: Int) {
-        let runner = BatchRunner(maxBatch: self.configuration.maxBatch)
+        let runner = BatchRunner(maxBatch: self.configuration.maxBatch,
+                                 maxQueueWaitMillis: self.configuration.maxQueueWaitMillis,
+                                 maxDelayMicros: self.configuration.maxDelayMicros)
         var jobs: [Job] = []
         jobs.reserveCapacity(self.configuration.maxBatch)
         while true {
             jobs.removeAll(keepingCapacity: true)
             guard self.takeBatch(into: &jobs, worker: worker) else { return }
             guard let predictor = jobs.first?.predictor else { continue }
-            runner.run(jobs, on: predictor, observer: self.observer) { ran, expired in
-                self.record(batch: ran, expired: expired)
-            }
+            runner.run(jobs, on: predictor, observer: self.observer,
+                       record: { self.record(batch: $0, expired: $1, dropped: $2) },
+                       learn: { self.learn(costSums: $0, costCounts: $1) })
         }
     }
 
@@ -308,10 +405,19 @@ public final class DynamicBatcher: @unchecked Sendable {
         var scores: [Float] = []
         var live: [Job] = []
         var expired: [Job] = []
+        var dropped: [Job] = []
+        /// A queued request that has waited longer than this (twice max-queue-wait, plus max-delay, the hold it
+        /// was meant to have) is dropped unrun; 0 = never.
+        let queueBudgetNanos: UInt64
+        let budgetError: ServiceError
         var timing = BatchTiming()
 
-        init(maxBatch: Int, inline: Bool = false) {
+        init(maxBatch: Int, maxQueueWaitMillis: Int, maxDelayMicros: Int, inline: Bool = false) {
             self.maxBatch = maxBatch
+            let budget = maxQueueWaitMillis > 0 ? 2 * maxQueueWaitMillis * 1000 + max(0, maxDelayMicros) : 0
+            self.queueBudgetNanos = UInt64(budget) * 1000
+            self.budgetError = ServiceError(.deadlineExceeded,
+                "the request waited more than \(budget / 1000) ms for a worker (twice max-queue-wait-ms, plus max-delay-us) and was dropped unrun")
             self.timing.ranInline = inline
             self.live.reserveCapacity(maxBatch)
             self.timing.queueWaitNanos.reserveCapacity(maxBatch)
@@ -321,7 +427,9 @@ public final class DynamicBatcher: @unchecked Sendable {
         /// Preprocesses `jobs` (at most `maxBatch`, all validated against `predictor`), runs the model once over
         /// those whose deadline has not passed, and calls every completion. `record(ran, expired)` is called before the completions, so that
         /// anyone a completion wakes sees the statistics.
-        func run(_ jobs: [Job], on predictor: Predictor, observer: (any BatchObserver)?, record: (Int, Int) -> Void) {
+        func run(_ jobs: [Job], on predictor: Predictor, observer: (any BatchObserver)?,
+                 record: (_ ran: Int, _ expired: Int, _ dropped: Int) -> Void,
+                 learn: (_ costSums: [UInt64], _ costCounts: [Int]) -> Void) {
             let engine = predictor.engine
             if self.scratchModel !== predictor {
                 self.scratch = engine.makeScratch(maxBatch: self.maxBatch)
@@ -332,6 +440,7 @@ public final class DynamicBatcher: @unchecked Sendable {
             let now = DispatchTime.now().uptimeNanoseconds
             self.live.removeAll(keepingCapacity: true)
             self.expired.removeAll(keepingCapacity: true)
+            self.dropped.removeAll(keepingCapacity: true)
             self.timing.queueWaitNanos.removeAll(keepingCapacity: true)
             self.timing.preprocessNanos.removeAll(keepingCapacity: true)
             var clock = now
@@ -339,6 +448,10 @@ public final class DynamicBatcher: @unchecked Sendable {
                 self.timing.queueWaitNanos.append(now &- job.enqueuedAt)
                 if let deadline = job.request.deadlineNanos, now >= deadline {
                     self.expired.append(job)
+                    continue
+                }
+                if self.queueBudgetNanos > 0 && now &- job.enqueuedAt > self.queueBudgetNanos {
+                    self.dropped.append(job)
                     continue
                 }
                 let offset = self.live.count * engine.inputBytes
@@ -350,10 +463,11 @@ public final class DynamicBatcher: @unchecked Sendable {
                 self.timing.preprocessNanos.append(after &- clock)
                 clock = after
             }
-            record(self.live.count, self.expired.count)
+            record(self.live.count, self.expired.count, self.dropped.count)
             for job in self.expired {
                 job.completion(.failure(ServiceError(.deadlineExceeded, "the deadline passed before the model ran")))
             }
+            for job in self.dropped { job.completion(.failure(self.budgetError)) }
             if self.live.isEmpty {
                 self.timing.size = 0
                 self.timing.inferenceNanos = 0
@@ -374,6 +488,16 @@ public final class DynamicBatcher: @unchecked Sendable {
             self.timing.size = self.live.count
             self.timing.inferenceNanos = DispatchTime.now().uptimeNanoseconds &- clock
             observer?.batchRan(self.timing)
+            // What each request cost one worker: its preprocessing and its share of the model run.
+            var sums = [UInt64](repeating: 0, count: InputKind.allCases.count)
+            var counts = [Int](repeating: 0, count: InputKind.allCases.count)
+            let share = self.timing.inferenceNanos / UInt64(self.live.count)
+            for (i, job) in self.live.enumerated() {
+                let kind = InputKind(job.request.input).rawValue
+                sums[kind] &+= self.timing.preprocessNanos[i] &+ share
+                counts[kind] += 1
+            }
+            learn(sums, counts)
             self.scores.withUnsafeBufferPointer { all in
                 for (i, job) in self.live.enumerated() {
                     let row = UnsafeBufferPointer(rebasing: all[(i * engine.classCount)..<((i + 1) * engine.classCount)])

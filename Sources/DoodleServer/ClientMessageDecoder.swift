@@ -5,7 +5,7 @@ import NIOCore
 import SwiftProtobuf
 
 /// Turns whole frames (from `FrameDecoder`) into `ClientRequest`s: checks the flags, sheds predictions unread
-/// while the queue is full (so that refusing costs next to nothing), decodes the `ClientMessage`, and names
+/// while the batcher is overloaded (so that refusing costs next to nothing), decodes the `ClientMessage`, and names
 /// every frame it cannot use with the error to answer. Counts every frame read; drops, uncounted, what arrives
 /// once the connection takes no more frames (`ConnectionActivity.acceptsFrames`).
 final class ClientMessageDecoder: ChannelInboundHandler {
@@ -39,10 +39,10 @@ final class ClientMessageDecoder: ChannelInboundHandler {
         if frame.flags != 0 {
             return Self.refused("unknown frame flags 0x\(String(frame.flags, radix: 16))", frame.payload)
         }
-        // Peeking only when full: every other frame pays one uncontended lock, not a scan of its bytes.
-        if self.batcher.isFull, let requestID = RequestPeek.predictRequestID(frame.payload),
-           self.batcher.rejectionIfFull() != nil {
-            return .shed(requestID: requestID)
+        // Peeking only when overloaded: every other frame pays one uncontended lock, not a scan of its bytes.
+        if self.batcher.isOverloaded, let requestID = RequestPeek.predictRequestID(frame.payload),
+           let refusal = self.batcher.rejectionIfOverloaded() {
+            return .shed(requestID: requestID, queueFull: refusal == self.batcher.queueFullError)
         }
         let message: Doodle_V1_ClientMessage
         do {

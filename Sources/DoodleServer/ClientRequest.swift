@@ -11,6 +11,7 @@ enum ClientRequest {
     /// Refused before it was decoded (flags, not a ClientMessage, empty): answered with `error`, in kind and
     /// under its request_id when the payload let them be read.
     case refused(ServiceError, kind: RequestPeek.Kind, requestID: UInt64)
-    /// A prediction refused unread because the queue is full (already counted as a rejection by the batcher).
-    case shed(requestID: UInt64)
+    /// A prediction refused unread because the batcher is overloaded: its queue is full, or holds more than
+    /// max-queue-wait of work (already counted as a rejection by the batcher).
+    case shed(requestID: UInt64, queueFull: Bool)
 }

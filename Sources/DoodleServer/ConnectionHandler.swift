@@ -98,8 +98,8 @@ final class ConnectionHandler: ChannelInboundHandler {
             case .predict: self.send(.predict(refusal.response))
             case .modelInfo: self.send(.modelInfo(refusal.modelInfoResponse))
             }
-        case .shed(let requestID):
-            self.shed(requestID)
+        case .shed(let requestID, let queueFull):
+            self.shed(requestID, queueFull: queueFull)
         }
     }
 
@@ -183,11 +183,12 @@ final class ConnectionHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
-    /// Refuses a prediction the full queue cannot take, before decoding it. Refusals of one read go out in one
+    /// Refuses a prediction the overloaded batcher cannot take, before decoding it. Refusals of one read go out in one
     /// write with one metrics update when the read completes: at 10x overload most frames are refused, and
     /// every cycle they take is one the workers do not get.
-    private func shed(_ requestID: UInt64) {
-        self.service.model.current.queueFullAnswer.write(requestID: requestID, into: &self.sheds)
+    private func shed(_ requestID: UInt64, queueFull: Bool) {
+        let serving = self.service.model.current
+        (queueFull ? serving.queueFullAnswer : serving.queueWaitAnswer).write(requestID: requestID, into: &self.sheds)
         self.shedCount += 1
     }
 

@@ -15,7 +15,7 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// After a read in which requests were refused because the queue was full, the connection reads nothing
     /// for this long (zero: never pauses). Overloaded, the requests then wait in TCP's buffers and are taken
     /// or refused many per read, instead of the event loop spending the workers' CPU refusing a few per read.
-    public var shedPause = Duration.milliseconds(250)
+    public var shedPause = Duration.milliseconds(25)
 
     public init() {}
 }

@@ -79,7 +79,7 @@ public final class DoodleDaemon: Sendable {
         let model: ModelSlot
         do {
             model = ModelSlot(try ServingModel(predictor: predictor, limits: configuration.requestLimits,
-                                               queueFull: batcher.queueFullError))
+                                               queueFull: batcher.queueFullError, queueWait: batcher.queueWaitError))
         } catch {
             batcher.shutdown()
             throw error
@@ -201,7 +201,7 @@ public final class DoodleDaemon: Sendable {
             // The one switch: new requests are validated against (and run on) the new model; those already
             // admitted finish on the one they were validated against.
             self.model.replace(with: try ServingModel(predictor: predictor, limits: self.configuration.requestLimits,
-                                                      queueFull: self.batcher.queueFullError))
+                                                      queueFull: self.batcher.queueFullError, queueWait: self.batcher.queueWaitError))
             self.metrics.setModel(name: predictor.name, version: predictor.version, classes: predictor.labels.count,
                          kernels: "\(predictor.engine.isa)")
             self.metrics.reloadFinished(ok: true)

@@ -88,7 +88,7 @@ final class HTTPProbeHandler: ChannelInboundHandler {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         switch path {
         case "/metrics":
-            return (.ok, "text/plain; version=0.0.4; charset=utf-8", self.metrics.render(queueDepth: self.batcher.queueDepth), [])
+            return (.ok, "text/plain; version=0.0.4; charset=utf-8", self.metrics.render(batcher: self.batcher), [])
         case "/healthz":
             return (.ok, text, "ok\n", [])
         case "/readyz":

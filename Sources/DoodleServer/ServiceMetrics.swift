@@ -22,6 +22,12 @@ public final class ServiceMetrics: BatchObserver, Sendable {
     private let inference: DurationHistogram
     private let batchSize: ValueHistogram
     private let queueDepth: Gauge
+    private let expectedWait: Gauge
+    /// Refused at admission (queue_full, queue_wait, deadline) and dropped unrun (deadline, queue_wait), from
+    /// the batcher's counts at scrape time.
+    private let refused: [String: Counter]
+    private let droppedUnrun: [String: Counter]
+    private let lastBatcherCounts = Locked(DynamicBatcher.Statistics())
     private let openConnections: [Transport: Gauge]
     private let modelInfo = Locked<Gauge?>(nil)
     private let framesRead: Counter
@@ -83,6 +89,21 @@ public final class ServiceMetrics: BatchObserver, Sendable {
             descriptor: descriptor("batch_size", "requests", "Requests per model run."), buckets: sizes)
         self.queueDepth = registry.makeGauge(
             descriptor: descriptor("queue_depth", "requests", "Requests waiting for a worker at scrape time."))
+        self.expectedWait = registry.makeGauge(
+            descriptor: descriptor("expected_queue_wait", "seconds",
+                                   "How long a request queued at scrape time is expected to wait for a worker."))
+        self.refused = Dictionary(uniqueKeysWithValues: ["queue_full", "queue_wait", "deadline"].map { reason in
+            (reason, registry.makeCounter(
+                descriptor: descriptor("requests_refused", "total",
+                                       "Requests refused at admission (RESOURCE_EXHAUSTED; DEADLINE_EXCEEDED for deadline), by reason."),
+                labels: [("reason", reason)]))
+        })
+        self.droppedUnrun = Dictionary(uniqueKeysWithValues: ["deadline", "queue_wait"].map { reason in
+            (reason, registry.makeCounter(
+                descriptor: descriptor("requests_dropped_unrun", "total",
+                                       "Queued requests answered DEADLINE_EXCEEDED without running the model, by reason."),
+                labels: [("reason", reason)]))
+        })
         self.ranInline = registry.makeCounter(
             descriptor: descriptor("requests_inline", "total",
                                    "Requests run on the event loop because they arrived alone at an idle server (inline-after-idle-us)."))
@@ -168,8 +189,21 @@ public final class ServiceMetrics: BatchObserver, Sendable {
     }
 
     /// The Prometheus text exposition (format 0.0.4); `queueDepth` is the batcher's queue now.
-    public func render(queueDepth: Int) -> String {
-        self.queueDepth.set(to: Double(queueDepth))
+    /// The metrics text, with the batcher's queue read now.
+    public func render(batcher: DynamicBatcher) -> String {
+        self.queueDepth.set(to: Double(batcher.queueDepth))
+        self.expectedWait.set(to: Double(batcher.expectedWaitNanos) / 1e9)
+        let now = batcher.statistics
+        let before = self.lastBatcherCounts.withLock { last in
+            defer { last = now }
+            return last
+        }
+        func add(_ counter: Counter?, _ new: Int, _ old: Int) { if new > old { counter?.increment(by: Int64(new - old)) } }
+        add(self.refused["queue_full"], now.rejectedQueueFull, before.rejectedQueueFull)
+        add(self.refused["queue_wait"], now.rejectedQueueWait, before.rejectedQueueWait)
+        add(self.refused["deadline"], now.rejectedDeadline, before.rejectedDeadline)
+        add(self.droppedUnrun["deadline"], now.deadlineExceeded, before.deadlineExceeded)
+        add(self.droppedUnrun["queue_wait"], now.droppedQueueWait, before.droppedQueueWait)
         return self.registry.emitToString()
     }
 }

@@ -7,15 +7,19 @@ import DoodleWire
 public struct ServingModel: Sendable {
     public let predictor: Predictor
     public let validator: RequestValidator
-    /// The RESOURCE_EXHAUSTED answer to a request shed unread, labelled with this model, encoded once.
+    /// The RESOURCE_EXHAUSTED answers to a request shed unread (queue full; too much work queued), labelled with
+    /// this model, encoded once.
     public let queueFullAnswer: PredictFrameWriter
+    public let queueWaitAnswer: PredictFrameWriter
 
-    public init(predictor: Predictor, limits: RequestLimits, queueFull: ServiceError) throws {
+    public init(predictor: Predictor, limits: RequestLimits, queueFull: ServiceError, queueWait: ServiceError) throws {
         self.predictor = predictor
         self.validator = RequestValidator(limits: limits, labels: predictor.labels,
                                           bitmapBytes: predictor.engine.inputBytes)
         self.queueFullAnswer = try PredictFrameWriter(
             answering: Doodle_V1_PredictResponse(requestID: 0, result: .failure(queueFull), predictor: predictor))
+        self.queueWaitAnswer = try PredictFrameWriter(
+            answering: Doodle_V1_PredictResponse(requestID: 0, result: .failure(queueWait), predictor: predictor))
     }
 }
 

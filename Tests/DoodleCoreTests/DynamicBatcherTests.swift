@@ -2,6 +2,7 @@ import DoodleCore
 import DoodleDataset
 import DoodleEngine
 import DoodlePreprocessing
+import DoodleTestSupport
 import Foundation
 import Testing
 
@@ -80,6 +81,64 @@ struct DynamicBatcherTests {
             let expected = scores.withUnsafeBufferPointer { predictor.top(3, of: $0, candidates: nil) }
             #expect(try results[i]?.get() == expected, "request \(i)")
         }
+    }
+
+    @Test("the queue is bounded in time: past max-queue-wait of expected work a request is refused at once, a deadline that cannot be met is refused, and what waited twice that long is dropped unrun")
+    func timeBoundedQueue() throws {
+        let gate = StuckObserver()
+        let batcher = DynamicBatcher(configuration: .init(workers: 1, maxBatch: 8, maxQueue: 100_000, maxQueueWaitMillis: 20),
+                                     observer: gate)
+        defer { gate.release(); batcher.shutdown() }
+        let images = try Self.bitmaps(32)
+        let warm = Outcomes()  // the batcher learns what a bitmap costs
+        for (i, img) in images.enumerated() {
+            batcher.submit(PredictionRequest(input: .bitmap(img)), on: Self.predictor, completion: warm.completion(i))
+        }
+        #expect(warm.wait(for: images.count).values.allSatisfy { (try? $0.get()) != nil })
+        #expect(batcher.expectedWaitNanos == 0)
+
+        // The worker sticks in its next batch; requests queue behind it until their expected wait passes 20 ms.
+        gate.hold()
+        let stuck = Outcomes()
+        batcher.submit(PredictionRequest(input: .bitmap(images[0])), on: Self.predictor, completion: stuck.completion(0))
+        while batcher.queueDepth > 0 || batcher.longestBatchNanos == 0 { usleep(100) }  // the worker holds it
+        let queued = Outcomes()
+        var admitted = 0
+        var refusal: ServiceError?
+        var lateCode: StatusCode?
+        while refusal == nil && admitted < 100_000 {
+            if lateCode == nil && batcher.expectedWaitNanos > 5_000_000 {
+                // Several milliseconds of work queued: a request due in one is refused at once.
+                let late = Outcomes()
+                let deadline = DispatchTime.now().uptimeNanoseconds + 1_000_000
+                batcher.submit(PredictionRequest(input: .bitmap(images[0]), deadlineNanos: deadline), on: Self.predictor,
+                               completion: late.completion(0))
+                lateCode = late.wait(for: 1)[0].map { StatusCode($0) }
+            }
+            let answered = Locked<ServiceError?>(nil)
+            let record = queued.completion(admitted)
+            batcher.submit(PredictionRequest(input: .bitmap(images[admitted % images.count])), on: Self.predictor) { result in
+                if case .failure(let error) = result { answered.withLock { $0 = error } }
+                record(result)
+            }
+            refusal = answered.withLock { $0 }
+            if refusal == nil { admitted += 1 }
+        }
+        #expect(refusal == batcher.queueWaitError)
+        #expect(admitted > 10 && batcher.expectedWaitNanos > 20_000_000, "\(admitted) admitted, expected wait \(batcher.expectedWaitNanos) ns")
+        #expect(batcher.isOverloaded && batcher.rejectionIfOverloaded() == batcher.queueWaitError)
+        #expect(lateCode == .deadlineExceeded)
+
+        // Held past twice the bound: everything queued is dropped unrun when the worker gets to it.
+        usleep(60_000)
+        gate.release()
+        let results = queued.wait(for: admitted + 1)
+        #expect(try stuck.wait(for: 1)[0]?.get() != nil)
+        let dropped = (0..<admitted).filter { i in results[i].map { StatusCode($0) } == .deadlineExceeded }
+        #expect(dropped.count == admitted, "not dropped: \((0..<admitted).filter { !dropped.contains($0) }.map { "\($0): \(String(describing: results[$0]))" }.prefix(8))")
+        let stats = batcher.statistics
+        #expect(stats.droppedQueueWait == admitted && stats.rejectedQueueWait == 2 && stats.rejectedDeadline == 1,
+                "\(stats.droppedQueueWait) dropped of \(admitted), \(stats.rejectedQueueWait) refused for the wait, \(stats.rejectedDeadline) for the deadline")
     }
 
     @Test("a lone request is not held back when max-delay is 0, and is held when it is set")
@@ -177,17 +236,32 @@ struct DynamicBatcherTests {
         #expect(batcher.statistics.rejectedQueueFull == rejected.count)
     }
 
-    @Test("a request past its deadline is answered DEADLINE_EXCEEDED without running the model")
+    @Test("a request past its deadline is answered DEADLINE_EXCEEDED without running the model: at admission, or when a worker reaches it")
     func deadlines() throws {
-        let batcher = DynamicBatcher(configuration: .init(workers: 1))
-        defer { batcher.shutdown() }
-        let outcomes = Outcomes()
+        let gate = StuckObserver()
+        let batcher = DynamicBatcher(configuration: .init(workers: 1), observer: gate)
+        defer { gate.release(); batcher.shutdown() }
+        let image = try Self.bitmaps(1)[0]
+        let refused = Outcomes()
         let past = DispatchTime.now().uptimeNanoseconds - 1
-        batcher.submit(PredictionRequest(input: .bitmap(try Self.bitmaps(1)[0]), deadlineNanos: past), on: Self.predictor,
-                       completion: outcomes.completion(0))
-        let result = outcomes.wait(for: 1)[0]
-        #expect(throws: ServiceError(.deadlineExceeded, "the deadline passed before the model ran")) { try result?.get() }
-        #expect(batcher.statistics.requests == 0)
+        batcher.submit(PredictionRequest(input: .bitmap(image), deadlineNanos: past), on: Self.predictor,
+                       completion: refused.completion(0))
+        #expect(throws: ServiceError(.deadlineExceeded, "the deadline cannot be met: about 0 ms of work is queued ahead of the request")) {
+            try refused.wait(for: 1)[0]?.get()
+        }
+        #expect(batcher.statistics.requests == 0 && batcher.statistics.rejectedDeadline == 1)
+
+        // Admitted in time, but the worker is stuck until the deadline has passed.
+        gate.hold()
+        let stuck = Outcomes()
+        batcher.submit(PredictionRequest(input: .bitmap(image)), on: Self.predictor, completion: stuck.completion(0))
+        while batcher.queueDepth > 0 || batcher.longestBatchNanos == 0 { usleep(100) }  // the worker holds it
+        let late = Outcomes()
+        batcher.submit(PredictionRequest(input: .bitmap(image), deadlineNanos: DispatchTime.now().uptimeNanoseconds + 5_000_000),
+                       on: Self.predictor, completion: late.completion(0))
+        usleep(20_000)
+        gate.release()
+        #expect(throws: ServiceError(.deadlineExceeded, "the deadline passed before the model ran")) { try late.wait(for: 1)[0]?.get() }
         #expect(batcher.statistics.deadlineExceeded == 1)
     }
 

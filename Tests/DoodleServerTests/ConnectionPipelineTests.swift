@@ -70,7 +70,7 @@ struct ConnectionPipelineTests {
         let metrics = ServiceMetrics(maxBatch: 8)
         let batcher = DynamicBatcher(configuration: .init(workers: 1, maxBatch: 8), observer: metrics)
         defer { batcher.shutdown() }
-        let model = ModelSlot(try ServingModel(predictor: Self.predictor, limits: RequestLimits(), queueFull: batcher.queueFullError))
+        let model = ModelSlot(try ServingModel(predictor: Self.predictor, limits: RequestLimits(), queueFull: batcher.queueFullError, queueWait: batcher.queueWaitError))
         let service = PredictionService(batcher: batcher, model: model, metrics: metrics)
         let channel = NIOAsyncTestingChannel()
         try await channel.eventLoop.submit {

@@ -26,7 +26,9 @@ func withDaemon<T>(_ configure: (inout DoodleDaemon.Configuration) -> Void = { _
     config.grpc = .address(host: "127.0.0.1", port: 0)
     config.http = .address(host: "127.0.0.1", port: 0)
     config.modelPath = Paths.model
-    config.batcher = .init(workers: 2, maxBatch: 32)
+    // Debug builds run several times slower than release: a generous bound on queued work (the overload tests set
+    // their own).
+    config.batcher = .init(workers: 2, maxBatch: 32, maxQueueWaitMillis: 2000)
     configure(&config)
     let daemon = try await DoodleDaemon.start(config)
     do {

@@ -24,6 +24,9 @@ struct DoodledProcess {
         let child = try ChildProcess(Products.path("doodled"), [
             "--listen", "127.0.0.1:\(tcp)", "--grpc-listen", "127.0.0.1:\(grpc)", "--http-listen", "127.0.0.1:\(http)",
             "--model", Paths.model, "--workers", "2",
+            // Debug builds run several times slower than release: the default 100 ms bound on queued work would
+            // refuse part of these tests' load, which is not what they test.
+            "--max-queue-wait-ms", "2000",
         ] + arguments, environment: environment)
         return DoodledProcess(child: child, tcpPort: tcp, grpcPort: grpc, httpPort: http)
     }

@@ -71,7 +71,7 @@ struct ReloadConsistencyTests {
         for p in predictors { table[key(p)] = try requests.map { try Self.expected($0, predictor: p) } }
         let expectations = table
 
-        try await withDaemon({ $0.batcher = .init(workers: 2, maxBatch: 32) }) { daemon, port in
+        try await withDaemon({ $0.batcher = .init(workers: 2, maxBatch: 32, maxQueueWaitMillis: 2000) }) { daemon, port in
             let stop = Locked(false)
             let load = Task {
                 try await withThrowingTaskGroup(of: (ok: Int, refused: Int, mismatched: [String]).self) { group in

@@ -4,6 +4,7 @@ import DoodleCore
 import DoodleEngine
 import DoodlePreprocessing
 import DoodleServer
+import DoodleTestSupport
 import DoodleWire
 import Foundation
 import Glibc
@@ -172,23 +173,3 @@ final class WatchdogTicks: Sendable {
     let verdicts = Locked<[Bool]>([])
 }
 
-/// A batch observer that can hold the worker that calls it (a stuck worker, made on purpose).
-final class StuckObserver: BatchObserver, Sendable {
-    private let held = Locked(false)
-    private let condition = NSCondition()
-
-    func hold() { self.held.withLock { $0 = true } }
-
-    func release() {
-        self.condition.lock()
-        self.held.withLock { $0 = false }
-        self.condition.broadcast()
-        self.condition.unlock()
-    }
-
-    func batchRan(_ timing: BatchTiming) {
-        self.condition.lock()
-        while self.held.withLock({ $0 }) { self.condition.wait() }
-        self.condition.unlock()
-    }
-}

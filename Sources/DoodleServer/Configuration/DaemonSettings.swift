@@ -52,6 +52,8 @@ extension DaemonSettings {
         .integer("max-batch", "Most requests in one batch.", \.daemon.batcher.maxBatch, minimum: 1),
         .integer("max-queue", "Most requests waiting for a worker; more are answered RESOURCE_EXHAUSTED.",
                  \.daemon.batcher.maxQueue, minimum: 1),
+        .integer("max-queue-wait-ms", "Longest expected wait for a worker a new request is admitted to, in milliseconds; beyond it requests are answered RESOURCE_EXHAUSTED, and a queued one that waited twice this long is dropped unrun (0 = no time bound).",
+                 \.daemon.batcher.maxQueueWaitMillis, minimum: 0),
         .integer("max-delay-us", "Microseconds a worker may hold a short batch waiting for more (0 = never).",
                  \.daemon.batcher.maxDelayMicros, minimum: 0),
         .integer("inline-after-idle-us", "A raw-TCP request that arrives alone after the server has been idle this many microseconds runs on the event loop, without the hand-off to a worker and back (0 = never).",

@@ -206,8 +206,8 @@ public nonisolated struct Doodle_V1_PredictRequest: Sendable {
   public var candidateLabels: [String] = []
 
   /// Answer DEADLINE_EXCEEDED, without running the model, if the model has not started on the request this many
-  /// milliseconds after the server read it; 0 = no deadline. (It bounds the wait in the queue: an answer the model
-  /// has started is always sent.)
+  /// milliseconds after the server read it (a request whose expected wait already exceeds it is refused at once);
+  /// 0 = no deadline. (It bounds the wait in the queue: an answer the model has started is always sent.)
   public var deadlineMs: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

@@ -128,8 +128,8 @@ struct  Doodle__V1__PredictRequest
   char **candidate_labels;
   /*
    * Answer DEADLINE_EXCEEDED, without running the model, if the model has not started on the request this many
-   * milliseconds after the server read it; 0 = no deadline. (It bounds the wait in the queue: an answer the model
-   * has started is always sent.)
+   * milliseconds after the server read it (a request whose expected wait already exceeds it is refused at once);
+   * 0 = no deadline. (It bounds the wait in the queue: an answer the model has started is always sent.)
    */
   uint32_t deadline_ms;
   Doodle__V1__PredictRequest__InputCase input_case;
