@@ -340,8 +340,7 @@ public final class DynamicBatcher: @unchecked Sendable {
             if self.count == 0 { return !self.stopping }
         }
         let predictor = self.queue[self.head]!.predictor
-        while jobs.count < maxBatch && self.count > 0 && self.queue[self.head]!.predictor === predictor {
-            let job = self.queue[self.head]!
+        while jobs.count < maxBatch && self.count > 0, let job = self.queue[self.head], job.predictor === predictor {
             self.queuedCost &-= job.cost
             jobs.append(job)
             self.queue[self.head] = nil

@@ -25,6 +25,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Refusals of the current read (queue full), written together when the read completes.
     private var sheds: ByteBuffer
     private var shedCount = 0
+    /// The model whose pre-encoded refusals this read's sheds use.
+    private var shedModel: ServingModel?
     /// Not reading for `limits.shedPause` after refusing requests.
     private var pausedAfterShedding = false
     /// Drained and half-closed: what the client still sends is dropped unanswered until it closes.
@@ -187,12 +189,14 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// write with one metrics update when the read completes: at 10x overload most frames are refused, and
     /// every cycle they take is one the workers do not get.
     private func shed(_ requestID: UInt64, queueFull: Bool) {
-        let serving = self.service.model.current
+        let serving = self.shedModel ?? self.service.model.current  // read once per read, not per refusal
+        self.shedModel = serving
         (queueFull ? serving.queueFullAnswer : serving.queueWaitAnswer).write(requestID: requestID, into: &self.sheds)
         self.shedCount += 1
     }
 
     private func writeSheds() {
+        self.shedModel = nil
         guard self.shedCount > 0 else { return }
         self.metrics.tcpRequestsShed(self.shedCount)
         self.shedCount = 0

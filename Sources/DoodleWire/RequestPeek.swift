@@ -7,29 +7,8 @@ public enum RequestPeek {
     /// The request_id of a `ClientMessage` holding a `PredictRequest` (0 if it has none); nil when the bytes
     /// are not such a message, or not well-formed enough to tell.
     public static func predictRequestID(_ payload: ByteBuffer) -> UInt64? {
-        var message = ProtobufScanner(buffer: payload)
-        var found: UInt64?
-        while !message.isAtEnd {
-            guard let (field, wireType) = message.tag() else { return nil }
-            if field == 1 && wireType == 2 {  // ClientMessage.predict
-                guard var request = message.lengthDelimited() else { return nil }
-                found = 0
-                while !request.isAtEnd {
-                    guard let (inner, innerType) = request.tag() else { return nil }
-                    if inner == 1 && innerType == 0 {  // PredictRequest.request_id
-                        guard let id = request.varint() else { return nil }
-                        found = id
-                    } else if !request.skip(innerType) {
-                        return nil
-                    }
-                }
-            } else if field == 2 {
-                return nil  // model_info
-            } else if !message.skip(wireType) {
-                return nil
-            }
-        }
-        return found
+        guard let request = Self.request(payload), request.kind == .predict else { return nil }
+        return request.requestID
     }
 }
 
