@@ -54,10 +54,18 @@ let package = Package(
                 .unsafeFlags(["-O2"], .when(configuration: .debug)),
             ]
         ),
-        // Input types and preprocessing with train/serve parity: stroke normalisation and bit-exact rendering.
+        // Image decoding (libpng, libjpeg: on every machine of this kind) and tracing a canvas's ink back into
+        // strokes. Optimised in debug builds too: tests decode and trace real canvases.
+        .target(
+            name: "CDoodleImage",
+            cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))],
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z"), .linkedLibrary("dl")]
+        ),
+        // Input types and preprocessing with train/serve parity: stroke normalisation and bit-exact rendering,
+        // canvas pictures traced back into strokes.
         .target(
             name: "DoodlePreprocessing",
-            dependencies: ["CDoodleRaster"],
+            dependencies: ["CDoodleRaster", "CDoodleImage"],
             swiftSettings: swiftSettings
         ),
         // The serving core: requests, validation, errors, the predictor and the dynamic batcher. No NIO, and
@@ -68,12 +76,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Dataset tools for the CLI, the load tester, benches and tests (never the daemon): Quick, Draw! ndjson
-        // (gzip or not), PNG files, a seedable generator. zlib and libpng are on every machine of this kind.
+        // (gzip or not), a seedable generator. zlib is on every machine of this kind.
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // libpng's and libjpeg's own APIs for the tests, which write pictures of every kind clients send.
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .target(
             name: "DoodleDataset",
-            dependencies: ["DoodleCore", "DoodlePreprocessing", "CZlib", "CPNG"],
+            dependencies: ["DoodleCore", "DoodlePreprocessing", "CZlib"],
             swiftSettings: swiftSettings
         ),
         // libcairo itself, the reference the renderer is held to byte for byte; only tests, fuzzers and the
@@ -199,12 +209,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "doodle-image-bench",
+            dependencies: ["DoodleCore", "DoodleDataset", "DoodleEngine", "DoodlePreprocessing"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "doodle-engine-bench",
             dependencies: ["DoodleEngine"],
             swiftSettings: swiftSettings
         ),
         // What the test targets share: running CPU-bound or blocking work off Swift's cooperative pool.
-        .target(name: "DoodleTestSupport", dependencies: ["DoodleCore"], path: "Tests/DoodleTestSupport",
+        .target(name: "DoodleTestSupport", dependencies: ["DoodleCore", "CPNG", "CJPEG", "CZlib"], path: "Tests/DoodleTestSupport",
                 swiftSettings: swiftSettings),
         .testTarget(
             name: "DoodlePreprocessingTests",
@@ -214,7 +229,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DoodleDatasetTests",
-            dependencies: ["DoodleDataset", "DoodleCore", "DoodlePreprocessing", "CPNG"],
+            dependencies: ["DoodleDataset", "DoodleCore", "DoodlePreprocessing"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -276,6 +291,12 @@ if Context.environment["DOODLE_FUZZ"] != nil {
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "fuzz/FuzzFrames",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "FuzzImage",
+            dependencies: ["DoodleCore", "DoodlePreprocessing"],
+            path: "fuzz/FuzzImage",
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -1,12 +1,17 @@
 """Writes the committed seed corpora (fuzz/corpus/<target>/): real drawings and the bad-input matrix's kinds.
 
-    python3 fuzz/make_seeds.py      (needs clients/python/requirements.txt for the protobuf stubs)
+    python3 fuzz/make_seeds.py      (needs clients/python/requirements.txt for the protobuf stubs, pycairo, and
+                                     cjpeg from Debian's libjpeg-turbo-progs for the JPEG seeds)
 """
 import gzip
 import json
 import struct
+import subprocess
 import sys
+import zlib
 from pathlib import Path
+
+import cairo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "clients" / "python"))
@@ -83,7 +88,81 @@ def main() -> None:
         [[80, 129, 155], [192, 189, 181]],
     ]
     (pre_dir / "tie-merge-order").write_bytes(compact(tie, 2))
-    print(f"{len(seeds)} FuzzFrames seeds, {len(list(pre_dir.iterdir()))} FuzzPreprocess seeds")
+    # FuzzImage: byte 0 even = an encoded file follows; odd = raw pixels (byte 1 format, bytes 2-3 width).
+    image_dir = ROOT / "fuzz" / "corpus" / "FuzzImage"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    images = {}
+    for i, d in enumerate(simplified[:2]):
+        for name, fmt in (("rgb", cairo.FORMAT_RGB24), ("rgba-transparent", cairo.FORMAT_ARGB32)):
+            images[f"png-{name}-{i}"] = b"\0" + canvas_png(d, fmt)
+    grey = canvas_grey(simplified[0])
+    images["png-grey"] = b"\0" + png_file(48, 40, 0, 8, grey)
+    images["png-palette"] = b"\0" + png_file(48, 40, 3, 8, grey, palette=bytes(v for g in range(256) for v in (g, g, g)))
+    images["png-grey16"] = b"\0" + png_file(48, 40, 0, 16, bytes(b for g in grey for b in (g, g)))
+    images["png-header-only"] = b"\0" + png_file(100000, 100000, 0, 8, None)
+    images["png-truncated"] = images["png-rgb-0"][: len(images["png-rgb-0"]) // 2]
+    try:
+        pgm = b"P5 48 40 255\n" + grey
+        for name, flags in (("jpeg", []), ("jpeg-progressive", ["-progressive"])):
+            images[name] = b"\0" + subprocess.run(["cjpeg", "-quality", "85", *flags], input=pgm, capture_output=True,
+                                                  check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        print("cjpeg not found (apt-get install libjpeg-turbo-progs): no JPEG seeds")
+    images["raw-grey"] = bytes([1, 0, 48, 0]) + grey
+    images["raw-rgba"] = bytes([1, 1, 48, 0]) + bytes(v for g in grey for v in (g, g, g, 255))
+    images["not-an-image"] = b"\0GIF89a"
+    for name, data in images.items():
+        (image_dir / name).write_bytes(data)
+    seeds_image = frame(predict(request_id=30, image=pb.Image(encoded=images["png-rgb-0"][1:])))
+    (frames_dir / "image-png").write_bytes(seeds_image)
+    (frames_dir / "image-pixels").write_bytes(frame(predict(request_id=31, image=pb.Image(
+        pixels=grey, width=48, height=40, pixel_format=1))))
+    print(f"{len(seeds) + 2} FuzzFrames seeds, {len(list(pre_dir.iterdir()))} FuzzPreprocess seeds, "
+          f"{len(images)} FuzzImage seeds")
+
+
+def canvas_surface(strokes, fmt, width=48, height=40):
+    surface = cairo.ImageSurface(fmt, width, height)
+    ctx = cairo.Context(surface)
+    if fmt == cairo.FORMAT_RGB24:
+        ctx.set_source_rgb(1, 1, 1)
+        ctx.paint()
+    ctx.set_source_rgb(0, 0, 0)
+    ctx.set_line_width(2.5)
+    ctx.scale(width / 300, height / 300)
+    ctx.translate(20, 20)
+    for s in strokes:
+        ctx.move_to(s[0][0], s[1][0])
+        for x, y in zip(s[0], s[1]):
+            ctx.line_to(x, y)
+        ctx.stroke()
+    return surface
+
+
+def canvas_png(strokes, fmt):
+    import io
+    out = io.BytesIO()
+    canvas_surface(strokes, fmt).write_to_png(out)
+    return out.getvalue()
+
+
+def canvas_grey(strokes):
+    surface = canvas_surface(strokes, cairo.FORMAT_RGB24)
+    data, stride = bytes(surface.get_data()), surface.get_stride()
+    return bytes(data[y * stride + 4 * x + 1] for y in range(40) for x in range(48))
+
+
+def png_file(width, height, colour, depth, pixels, palette=None):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0))
+    if pixels is None:
+        return out
+    if palette:
+        out += chunk(b"PLTE", palette)
+    row = len(pixels) // height
+    raw = b"".join(b"\0" + pixels[y * row:(y + 1) * row] for y in range(height))
+    return out + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,15 @@ public struct Evaluation: Sendable {
         public var top3Accuracy: Double { self.drawings == 0 ? 0 : Double(self.top3) / Double(self.drawings) }
     }
 
+    /// What is sent for each record.
+    public enum Input: Sendable {
+        /// Its strokes, format AUTO.
+        case strokes
+        /// The picture its `image` field names (a PNG or JPEG file, relative to `directory`), as sent by a client
+        /// that holds a canvas: the file's bytes, untouched.
+        case image(directory: String)
+    }
+
     public var host: String
     public var port: Int
     public var connections: Int
@@ -34,8 +43,11 @@ public struct Evaluation: Sendable {
         self.depth = max(1, depth)
     }
 
-    /// Sends every record (strokes, format AUTO) concurrently and counts top-1/top-3 hits against `word`.
-    public func run(_ records: [DrawingRecord]) async throws -> Result {
+    /// Sends every record concurrently and counts top-1/top-3 hits against `word`.
+    public func run(_ records: [DrawingRecord], input: Input = .strokes) async throws -> Result {
+        if case .image = input, let record = records.first(where: { $0.image == nil }) {
+            throw EvaluationError("a record of \(record.word ?? "?") has no image field (needed with image input)")
+        }
         let conns = try await withThrowingTaskGroup(of: DoodleConnection.self) { group in
             for _ in 0..<self.connections {
                 group.addTask { try await DoodleConnection.connect(host: self.host, port: self.port) }
@@ -52,10 +64,15 @@ public struct Evaluation: Sendable {
                     var i = lane
                     while i < records.count {
                         let record = records[i]
-                        let response = try await connection.predict(.with {
-                            $0.strokes = Doodle_V1_Drawing(quickDraw: record.drawing)
-                            $0.topK = 3
-                        })
+                        var request = Doodle_V1_PredictRequest.with { $0.topK = 3 }
+                        switch input {
+                        case .strokes:
+                            request.strokes = Doodle_V1_Drawing(quickDraw: record.drawing)
+                        case .image(let directory):
+                            let path = (directory as NSString).appendingPathComponent(record.image ?? "")
+                            request.image = Doodle_V1_Image(encoded: try Data(contentsOf: URL(fileURLWithPath: path)))
+                        }
+                        let response = try await connection.predict(request)
                         let label = record.word ?? ""
                         r.drawings += 1
                         var entry = r.perClass[label] ?? (0, 0)
@@ -86,5 +103,14 @@ public struct Evaluation: Sendable {
             }
             return total
         }
+    }
+}
+
+/// A problem with the evaluation's input (not the server's answers).
+public struct EvaluationError: Error, CustomStringConvertible {
+    public var description: String
+
+    public init(_ description: String) {
+        self.description = description
     }
 }

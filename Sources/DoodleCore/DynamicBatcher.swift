@@ -18,9 +18,10 @@ import Foundation
 /// be met is refused DEADLINE_EXCEEDED. A queued request whose deadline has passed, or that has waited twice
 /// `maxQueueWaitMillis` (plus `maxDelayMicros`, the hold it was meant to have: the estimate was wrong), is answered
 /// DEADLINE_EXCEEDED when a worker reaches it, without running the model: the model only runs work whose answer
-/// someone still wants. Preprocessing (normalising and
-/// rendering strokes) and inference run on the workers; the one exception is `runIfIdle`, which a transport
-/// may call for a request that arrived alone while the batcher has nothing to do.
+/// someone still wants. Preprocessing (normalising and rendering strokes, decoding and tracing pictures) and
+/// inference run on the workers; the one exception is `runIfIdle`, which a transport may call for a stroke or
+/// bitmap request that arrived alone while the batcher has nothing to do. A picture that cannot be read (corrupt,
+/// or nothing drawn on it) is answered INVALID_ARGUMENT by the worker that found out, without running the model.
 public final class DynamicBatcher: @unchecked Sendable {
     public struct Configuration: Sendable, Equatable {
         /// Worker threads, each with its own engine scratch and renderer.
@@ -93,11 +94,13 @@ public final class DynamicBatcher: @unchecked Sendable {
     enum InputKind: Int, CaseIterable {
         case bitmap
         case strokes
+        case image
 
         init(_ input: DoodleInput) {
             switch input {
             case .bitmap: self = .bitmap
             case .strokes: self = .strokes
+            case .image: self = .image
             }
         }
     }
@@ -213,8 +216,10 @@ public final class DynamicBatcher: @unchecked Sendable {
     /// inference.
     public func runIfIdle(_ request: PredictionRequest, on predictor: Predictor,
                           caller: Int) -> Result<[ScoredClass], ServiceError>? {
-        // (A max-delay asks lone requests to wait for company; running them at once would defeat it.)
+        // (A max-delay asks lone requests to wait for company; running them at once would defeat it. A picture is
+        // decoded on a worker, never on the caller's thread: that is an event loop.)
         guard self.mayRunInline else { return nil }
+        if case .image = request.input { return nil }
         let quiet = UInt64(self.configuration.inlineAfterIdleMicros) * 1000
         let now = DispatchTime.now().uptimeNanoseconds
         self.condition.lock()
@@ -405,6 +410,8 @@ public final class DynamicBatcher: @unchecked Sendable {
         var live: [Job] = []
         var expired: [Job] = []
         var dropped: [Job] = []
+        /// Requests whose input could not be prepared (a corrupt picture, one with no drawing), and why.
+        var unusable: [(Job, ServiceError)] = []
         /// A queued request that has waited longer than this (twice max-queue-wait, plus max-delay, the hold it
         /// was meant to have) is dropped unrun; 0 = never.
         let queueBudgetNanos: UInt64
@@ -440,6 +447,7 @@ public final class DynamicBatcher: @unchecked Sendable {
             self.live.removeAll(keepingCapacity: true)
             self.expired.removeAll(keepingCapacity: true)
             self.dropped.removeAll(keepingCapacity: true)
+            self.unusable.removeAll(keepingCapacity: true)
             self.timing.queueWaitNanos.removeAll(keepingCapacity: true)
             self.timing.preprocessNanos.removeAll(keepingCapacity: true)
             var clock = now
@@ -454,8 +462,15 @@ public final class DynamicBatcher: @unchecked Sendable {
                     continue
                 }
                 let offset = self.live.count * engine.inputBytes
-                self.pixels.withUnsafeMutableBufferPointer { buf in
-                    self.preprocessor.prepare(job.request.input, into: buf.baseAddress! + offset)
+                let prepared = self.pixels.withUnsafeMutableBufferPointer { buf in
+                    Result { () throws(PreprocessingError) in
+                        try self.preprocessor.prepare(job.request.input, into: buf.baseAddress! + offset)
+                    }
+                }
+                if case .failure(let error) = prepared {
+                    self.unusable.append((job, ServiceError.invalidArgument(error.message)))
+                    clock = DispatchTime.now().uptimeNanoseconds
+                    continue
                 }
                 self.live.append(job)
                 let after = DispatchTime.now().uptimeNanoseconds
@@ -467,6 +482,7 @@ public final class DynamicBatcher: @unchecked Sendable {
                 job.completion(.failure(ServiceError(.deadlineExceeded, "the deadline passed before the model ran")))
             }
             for job in self.dropped { job.completion(.failure(self.budgetError)) }
+            for (job, error) in self.unusable { job.completion(.failure(error)) }
             if self.live.isEmpty {
                 self.timing.size = 0
                 self.timing.inferenceNanos = 0

@@ -93,6 +93,32 @@ public struct RequestValidator: Sendable {
         }
     }
 
+    /// Checks an image input against the limits before anything is decoded: its size in bytes, and its width x
+    /// height (from the header of an encoded file, as declared for raw pixels, which must then add up).
+    public func validateImage(_ image: CanvasImage) throws(ServiceError) {
+        let bytes = image.byteCount
+        guard bytes > 0 else { throw .invalidArgument("the image is empty (0 bytes)") }
+        guard bytes <= self.limits.maxImageBytes else {
+            throw .invalidArgument("the image has \(bytes) bytes; the limit is \(self.limits.maxImageBytes)")
+        }
+        let width: Int, height: Int
+        switch image {
+        case .encoded(let data):
+            let header: ImageDecoder.Header
+            do { header = try ImageDecoder.probe(data) } catch { throw .invalidArgument(error.message) }
+            (width, height) = (header.width, header.height)
+        case .pixels(_, let w, let h, _):
+            (width, height) = (w, h)
+        }
+        guard width > 0, height > 0 else { throw .invalidArgument("the image has no pixels (\(width) x \(height))") }
+        guard width <= self.limits.maxImagePixels / height else {
+            throw .invalidArgument("the image is \(width) x \(height) pixels; the limit is \(self.limits.maxImagePixels) pixels (max-image-pixels)")
+        }
+        if case .pixels(let data, _, _, let format) = image, data.count != width * height * format.channels {
+            throw .invalidArgument("\(data.count) bytes of pixels, but \(width) x \(height) x \(format.channels) channels is \(width * height * format.channels)")
+        }
+    }
+
     /// Deadline as a monotonic instant, from milliseconds after `now`.
     public static func deadline(ms: UInt32, now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> UInt64? {
         ms == 0 ? nil : now &+ UInt64(ms) * 1_000_000

@@ -9,12 +9,16 @@ public struct DrawingRecord: Decodable, Sendable {
     public var drawing: [[[Double]]]
     /// Google's bitmap of the drawing, in render_pairs.ndjson.
     public var bitmap: [UInt8]?
+    /// A picture of the drawing on a canvas (a file path, relative to the ndjson file), in the manifests that
+    /// bench/image makes.
+    public var image: String?
 
     enum CodingKeys: String, CodingKey {
         case word
         case keyID = "key_id"
         case drawing
         case bitmap
+        case image
     }
 
     /// The strokes (a stroke with a third, non-empty array has times).

@@ -1,5 +1,6 @@
 import DoodleCore
 import DoodleEngine
+import DoodlePreprocessing
 import GRPCCore
 import Logging
 import NIOCore
@@ -129,6 +130,7 @@ public final class DoodleDaemon: Sendable {
             "cpu": "\(KernelISA.cpuModel)",
             "workers": "\(configuration.batcher.workers)",
             "max_batch": "\(configuration.batcher.maxBatch)",
+            "png_inflater": "\(ImageDecoder.inflater)",
         ])
         return DoodleDaemon(configuration: configuration, batcher: batcher, model: model, metrics: metrics,
                             state: state, group: group, tcp: tcp!, grpcServer: grpc, httpServer: http,

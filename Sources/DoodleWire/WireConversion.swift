@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import DoodleCore
 import DoodleEngine
 import DoodlePreprocessing
@@ -34,13 +35,48 @@ extension RequestValidator {
             default: .auto
             }
             input = .strokes(strokes, format)
+        case .image(let wireImage):
+            let image = try CanvasImage(wire: wireImage)
+            try self.validateImage(image)
+            input = .image(image)
         case nil:
-            throw .invalidArgument("the request has no input: set strokes or bitmap")
+            throw .invalidArgument("the request has no input: set strokes, bitmap or image")
         }
         let candidates = try self.candidates(indices: wire.candidateIndices, labels: wire.candidateLabels)
         let topK = try self.topK(wire.topK, choices: candidates?.count ?? self.labels.count)
         return PredictionRequest(input: input, topK: topK, candidates: candidates,
                                  deadlineNanos: RequestValidator.deadline(ms: wire.deadlineMs, now: receivedAt))
+    }
+}
+
+extension CanvasImage {
+    /// The wire image as core input: an encoded file, or raw pixels with their size and format.
+    public init(wire: Doodle_V1_Image) throws(ServiceError) {
+        if !wire.encoded.isEmpty {
+            guard wire.pixels.isEmpty, wire.width == 0, wire.height == 0, wire.pixelFormat == .unspecified else {
+                throw .invalidArgument("image: set either encoded (a PNG or JPEG file) or pixels with width, height and pixel_format, not both")
+            }
+            self = .encoded([UInt8](wire.encoded))
+            return
+        }
+        guard !wire.pixels.isEmpty else {
+            throw .invalidArgument("image: set encoded (a PNG or JPEG file) or pixels with width, height and pixel_format")
+        }
+        let format: PixelFormat
+        switch wire.pixelFormat {
+        case .gray8: format = .grey8
+        case .rgba8: format = .rgba8
+        default: throw .invalidArgument("image: raw pixels need pixel_format (PIXEL_FORMAT_GRAY8 or PIXEL_FORMAT_RGBA8)")
+        }
+        self = .pixels([UInt8](wire.pixels), width: Int(wire.width), height: Int(wire.height), format: format)
+    }
+}
+
+extension Doodle_V1_Image {
+    /// An encoded PNG or JPEG file.
+    public init(encoded bytes: some Sequence<UInt8>) {
+        self.init()
+        self.encoded = Data(bytes)
     }
 }
 

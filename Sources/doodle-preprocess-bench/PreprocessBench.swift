@@ -75,7 +75,7 @@ struct PreprocessBench {
             time("render") { i in output.withUnsafeMutableBufferPointer { renderer.render(simplified[i], into: $0.baseAddress!) } }
             time("render_cairo") { i in output.withUnsafeMutableBufferPointer { cairo.render(simplified[i], into: $0.baseAddress!) } }
             time("prepare") { i in
-                output.withUnsafeMutableBufferPointer { preprocessor.prepare(converted[i].input, into: $0.baseAddress!) }
+                output.withUnsafeMutableBufferPointer { _ = try? preprocessor.prepare(converted[i].input, into: $0.baseAddress!) }
             }
         }
     }

@@ -33,7 +33,7 @@ struct Predict: AsyncParsableCommand {
 
     @OptionGroup var server: ServerOption
 
-    @Argument(help: "Drawing file: .ndjson/.ndjson.gz (first line, or --line), .png, or 784 raw bytes.")
+    @Argument(help: "Drawing file: .ndjson/.ndjson.gz (first line, or --line), a picture of a canvas (PNG or JPEG, sent as it is), or 784 raw bytes (a 28 x 28 bitmap).")
     var file: String
 
     @Option(help: "Which line of an ndjson file (from 1).")
@@ -64,14 +64,17 @@ struct Predict: AsyncParsableCommand {
             }
             request.strokes = Doodle_V1_Drawing(quickDraw: records[self.line - 1].drawing)
             if let word = records[self.line - 1].word { print("drawing of: \(word)") }
-        } else if self.file.lowercased().hasSuffix(".png") {
-            request.bitmap = Data(try PNGBitmap.read(path: self.file))
         } else {
             let bytes = try Data(contentsOf: URL(fileURLWithPath: self.file))
-            guard bytes.count == 784 else {
-                throw ValidationError("\(self.file): \(bytes.count) bytes; a raw bitmap is exactly 784 (28 x 28)")
+            if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) || bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
+                // A PNG or JPEG goes to the server as it is: the server finds the drawing on it.
+                request.image = Doodle_V1_Image(encoded: bytes)
+            } else {
+                guard bytes.count == 784 else {
+                    throw ValidationError("\(self.file): \(bytes.count) bytes, neither a PNG, a JPEG nor a raw 28 x 28 bitmap (784 bytes)")
+                }
+                request.bitmap = bytes
             }
-            request.bitmap = bytes
         }
         let (host, port) = try self.server.split()
         let connection = try await DoodleConnection.connect(host: host, port: port)
@@ -143,11 +146,24 @@ struct Eval: AsyncParsableCommand {
     @Flag(help: "Print accuracy per class.")
     var perClass = false
 
+    @Option(help: """
+        What to send: 'strokes' (each record's drawing), or 'image' (the picture file its image field names, \
+        relative to the ndjson file, as bench/image/make_canvases.py writes them).
+        """)
+    var input = "strokes"
+
     mutating func run() async throws {
         let records = try DrawingRecord.read(self.file)
         let (host, port) = try self.server.split()
+        let input: Evaluation.Input
+        switch self.input {
+        case "strokes": input = .strokes
+        case "image": input = .image(directory: (self.file as NSString).deletingLastPathComponent)
+        default: throw ValidationError("--input must be strokes or image")
+        }
         let start = Date()
-        let r = try await Evaluation(host: host, port: port, connections: self.connections, depth: self.depth).run(records)
+        let r = try await Evaluation(host: host, port: port, connections: self.connections, depth: self.depth)
+            .run(records, input: input)
         if self.perClass {
             for (label, c) in r.perClass.sorted(by: { $0.key < $1.key }) {
                 print(String(format: "%-28@ %5d %7.1f%%", label, c.n, 100 * Double(c.top1) / Double(max(1, c.n))))

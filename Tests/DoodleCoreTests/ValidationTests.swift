@@ -39,4 +39,29 @@ struct ValidationTests {
         #expect(try v.topK(0, choices: 2) == 2)
         #expect(try v.candidates(indices: [1], labels: ["cat", "dog"]) == [0, 1])
     }
+
+    @Test("image limits: bytes, and pixels from the header or as declared, are checked before anything is decoded")
+    func imageLimits() throws {
+        var limits = RequestLimits()
+        limits.maxImageBytes = 100
+        limits.maxImagePixels = 1000
+        let v = RequestValidator(limits: limits, labels: ["cat"])
+        #expect(throws: ServiceError.invalidArgument("the image has 101 bytes; the limit is 100")) {
+            try v.validateImage(.pixels([UInt8](repeating: 0, count: 101), width: 101, height: 1, format: .grey8))
+        }
+        #expect(throws: ServiceError.invalidArgument("the image is 40 x 30 pixels; the limit is 1000 pixels (max-image-pixels)")) {
+            try v.validateImage(.pixels([UInt8](repeating: 0, count: 40), width: 40, height: 30, format: .grey8))
+        }
+        try v.validateImage(.pixels([UInt8](repeating: 0, count: 100), width: 25, height: 1, format: .rgba8))
+        #expect(throws: ServiceError.self) {
+            try v.validateImage(.pixels([UInt8](repeating: 0, count: 4), width: 1 << 40, height: 1 << 40, format: .grey8))
+        }
+        // An encoded file's size comes from its header: 60 bytes claiming 40 x 30.
+        let header: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8)
+            + [0, 0, 0, 40, 0, 0, 0, 30, 8, 0, 0, 0, 0, 0, 0, 0, 0]
+        #expect(throws: ServiceError.invalidArgument("the image is 40 x 30 pixels; the limit is 1000 pixels (max-image-pixels)")) {
+            try v.validateImage(.encoded(header))
+        }
+        #expect(throws: ServiceError.invalidArgument("the image is empty (0 bytes)")) { try v.validateImage(.encoded([])) }
+    }
 }

@@ -40,6 +40,14 @@ func strokes(_ points: [[(Float, Float)]], format: Doodle_V1_StrokeFormat = .aut
 
 let square: [[(Float, Float)]] = [[(10, 10), (200, 10), (200, 200), (10, 200), (10, 10)]]
 
+/// A 400 x 300 canvas with a house on it, dark on white.
+func canvasWithDrawing() -> TestCanvas {
+    var canvas = TestCanvas(width: 400, height: 300)
+    canvas.draw([[(120, 140), (200, 60), (280, 140), (280, 260), (120, 260), (120, 140), (280, 140)],
+                 [(180, 260), (180, 200), (220, 200), (220, 260)]], pen: 7)
+    return canvas
+}
+
 /// Sends one message and reads its answer; then checks whether the connection still answers.
 func answerTo(_ message: Doodle_V1_ClientMessage, on connection: RawConnection) throws -> BadInputOutcome {
     try connection.send(message)
@@ -198,6 +206,67 @@ struct BadInputMatrixTests {
             for _ in 0...300 { if let r = c.readPredict(), r.requestID == 1000 { last = r } }
             return BadInputOutcome(status: last.map { StatusCode(rawValue: $0.status.code.rawValue)! }, open: stillOpen(c),
                                    message: last?.status.message ?? "")
+        },
+        BadInputCase(input: "image: a PNG of a drawing on a 400 x 300 canvas", expected: (.ok, true)) { c in
+            try answerTo(predict { $0.image = Doodle_V1_Image(encoded: canvasWithDrawing().png()) }, on: c)
+        },
+        BadInputCase(input: "image: a progressive JPEG of it", expected: (.ok, true)) { c in
+            try answerTo(predict { $0.image = Doodle_V1_Image(encoded: canvasWithDrawing().jpeg(progressive: true)) }, on: c)
+        },
+        BadInputCase(input: "image: a 16-bit PNG of it", expected: (.ok, true)) { c in
+            try answerTo(predict { $0.image = Doodle_V1_Image(encoded: canvasWithDrawing().png(.rgba16)) }, on: c)
+        },
+        BadInputCase(input: "image: a palette PNG of it", expected: (.ok, true)) { c in
+            try answerTo(predict { $0.image = Doodle_V1_Image(encoded: canvasWithDrawing().png(.palette)) }, on: c)
+        },
+        BadInputCase(input: "image: its raw RGBA pixels (getImageData)", expected: (.ok, true)) { c in
+            let canvas = canvasWithDrawing()
+            return try answerTo(predict {
+                $0.image = .with { $0.pixels = Data(canvas.rgba); $0.width = 400; $0.height = 300; $0.pixelFormat = .rgba8 }
+            }, on: c)
+        },
+        BadInputCase(input: "image: neither a file nor pixels (empty)", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.image = Doodle_V1_Image() }, on: c)
+        },
+        BadInputCase(input: "image: not a picture (a GIF)", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.image = Doodle_V1_Image(encoded: Array("GIF89a....".utf8)) }, on: c)
+        },
+        BadInputCase(input: "image: a truncated PNG (its first half)", expected: (.invalidArgument, true)) { c in
+            let png = canvasWithDrawing().png()
+            return try answerTo(predict { $0.image = Doodle_V1_Image(encoded: png.prefix(png.count / 2)) }, on: c)
+        },
+        BadInputCase(input: "image: a PNG with a corrupt chunk (one byte flipped)", expected: (.invalidArgument, true)) { c in
+            var png = canvasWithDrawing().png()
+            png[png.count / 2] ^= 0x55
+            return try answerTo(predict { $0.image = Doodle_V1_Image(encoded: png) }, on: c)
+        },
+        BadInputCase(input: "image: a header claiming 100,000 x 100,000 pixels (33 bytes)", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.image = Doodle_V1_Image(encoded: CraftedPNG.header(width: 100_000, height: 100_000)) }, on: c)
+        },
+        BadInputCase(input: "image: a decompression bomb (a valid 8192 x 8192 PNG of 65 KB)", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.image = Doodle_V1_Image(encoded: CraftedPNG.bomb(width: 8192, height: 8192)) }, on: c)
+        },
+        BadInputCase(input: "image: a blank canvas", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.image = Doodle_V1_Image(encoded: TestCanvas(width: 400, height: 300).png()) }, on: c)
+        },
+        BadInputCase(input: "image: all ink (one colour)", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.image = Doodle_V1_Image(encoded: TestCanvas(width: 400, height: 300, grey: 0).png()) }, on: c)
+        },
+        BadInputCase(input: "image: one pixel", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.image = Doodle_V1_Image(encoded: TestCanvas(width: 1, height: 1, grey: 0).png()) }, on: c)
+        },
+        BadInputCase(input: "image: raw pixels that do not add up (100 bytes for 20 x 20 RGBA)", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict {
+                $0.image = .with { $0.pixels = Data(count: 100); $0.width = 20; $0.height = 20; $0.pixelFormat = .rgba8 }
+            }, on: c)
+        },
+        BadInputCase(input: "image: raw pixels without pixel_format", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.image = .with { $0.pixels = Data(count: 400); $0.width = 20; $0.height = 20 } }, on: c)
+        },
+        BadInputCase(input: "image: a file and raw pixels both", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict {
+                $0.image = .with { $0.encoded = Data(canvasWithDrawing().png()); $0.pixels = Data(count: 4); $0.width = 2; $0.height = 2 }
+            }, on: c)
         },
         BadInputCase(input: "a valid request sent one byte at a time", expected: (.ok, true)) { c in
             var frame = ByteBuffer()

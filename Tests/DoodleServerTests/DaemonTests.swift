@@ -4,6 +4,7 @@ import DoodleDataset
 import DoodleEngine
 import DoodlePreprocessing
 import DoodleServer
+import DoodleTestSupport
 import DoodleWire
 import Foundation
 import NIOCore
@@ -50,7 +51,7 @@ struct DaemonTests {
     static func direct(_ input: DoodleInput, predictor: Predictor, topK: Int = 5) throws -> [ScoredClass] {
         let engine = predictor.engine
         var pixels = [UInt8](repeating: 0, count: engine.inputBytes)
-        pixels.withUnsafeMutableBufferPointer { Preprocessor().prepare(input, into: $0.baseAddress!) }
+        try pixels.withUnsafeMutableBufferPointer { try Preprocessor().prepare(input, into: $0.baseAddress!) }
         var scores = [Float](repeating: 0, count: engine.classCount)
         let scratch = engine.makeScratch(maxBatch: 1)
         try pixels.withUnsafeBytes { px in
@@ -238,5 +239,37 @@ struct EvalParityTests {
         #expect(result.errors.isEmpty)
         #expect(abs(result.top1Accuracy - trainingTop1) <= 0.005,
                 "daemon top-1 \(result.top1Accuracy) vs training/evaluate \(trainingTop1)")
+    }
+
+    @Test("doodle eval --input image: real drawings drawn on canvases (PNG files) score about as their strokes do")
+    func imagesScoreAsStrokes() async throws {
+        let records = Array(try DrawingRecord.read(URL(fileURLWithPath: Paths.model).appendingPathComponent("validation.ndjson.gz").path)
+            .enumerated().filter { $0.offset % 40 == 0 }.map(\.element))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("canvases-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let manifest = try await computeOffPool { () -> [DrawingRecord] in
+            var random = SplitMix64(seed: 11)
+            return try records.enumerated().map { i, record in
+                let width = 280 + Int(random.next() % 521), height = 280 + Int(random.next() % 321)
+                let pen = 2.5 + 11.5 * random.nextUnit(), span = 0.45 + 0.45 * random.nextUnit()
+                var canvas = TestCanvas(width: width, height: height)
+                canvas.draw(quickDraw: record.drawing, pen: pen, span: span,
+                            origin: (Double(width) * (1 - span) * random.nextUnit(), Double(height) * (1 - span) * random.nextUnit()))
+                try Data(canvas.png()).write(to: directory.appendingPathComponent("\(i).png"))
+                var withImage = record
+                withImage.image = "\(i).png"
+                return withImage
+            }
+        }
+        let (strokes, images) = try await withDaemon { _, port in
+            let evaluation = Evaluation(host: "127.0.0.1", port: port)
+            return (try await evaluation.run(manifest), try await evaluation.run(manifest, input: .image(directory: directory.path)))
+        }
+        #expect(images.drawings == records.count && images.errors.isEmpty, "\(images.errors)")
+        #expect(images.top3Accuracy >= strokes.top3Accuracy - 0.15,
+                "pictures top-3 \(images.top3Accuracy), strokes \(strokes.top3Accuracy) on \(records.count) drawings")
+        #expect(images.top1Accuracy >= strokes.top1Accuracy - 0.15,
+                "pictures top-1 \(images.top1Accuracy), strokes \(strokes.top1Accuracy) on \(records.count) drawings")
     }
 }

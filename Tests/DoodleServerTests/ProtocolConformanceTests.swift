@@ -1,5 +1,7 @@
+import DoodleClient
 import DoodleCore
 import DoodleGRPC
+import DoodlePreprocessing
 import DoodleServer
 import DoodleTestSupport
 import DoodleWire
@@ -156,6 +158,10 @@ struct ProtocolConformanceTests {
             .with { $0.requestID = 3; $0.bitmap = Self.bitmap; $0.candidateLabels = ["Cat"] },
             .with { $0.requestID = 4; $0.bitmap = Self.bitmap; $0.topK = 400 },
             .with { $0.requestID = 5; $0.strokes = .with { $0.strokes = [.with { $0.x = [1, 2]; $0.y = [1, 2]; $0.t = [0, .nan] }] } },
+            // Pictures refused when read (the header), and by the worker that decodes them.
+            .with { $0.requestID = 6; $0.image = Doodle_V1_Image(encoded: CraftedPNG.header(width: 100_000, height: 10)) },
+            .with { $0.requestID = 7; $0.image = Doodle_V1_Image(encoded: TestCanvas(width: 300, height: 200).png()) },
+            .with { $0.requestID = 8; $0.image = Doodle_V1_Image(encoded: canvasWithDrawing().png().prefix(500)) },
         ]
         try await withDaemon { daemon, port in
             let model = daemon.model.current.predictor
@@ -192,6 +198,25 @@ struct ProtocolConformanceTests {
             #expect(streamed.sorted { $0.requestID < $1.requestID }.map(\.status.message) == tcp.map(\.status.message))
             #expect(streamed.allSatisfy { $0.modelName == model.name && $0.modelVersion == model.version })
             #expect(info.requestID == 7 && info.status.code == .ok && info.labels == model.labels)
+        }
+    }
+
+    @Test("a picture of a canvas gets the same answer over raw TCP (as the CLI sends it) and gRPC as the engine gives for it directly")
+    func imageParity() async throws {
+        let png = canvasWithDrawing().png()
+        try await withDaemon { daemon, port in
+            let model = daemon.model.current.predictor
+            let expected = try DaemonTests.direct(.image(.encoded(png)), predictor: model, topK: 3)
+            let request = Doodle_V1_PredictRequest.with { $0.requestID = 9; $0.image = Doodle_V1_Image(encoded: png); $0.topK = 3 }
+            let connection = try await DoodleConnection.connect(host: "127.0.0.1", port: port)
+            let tcp = try await connection.predict(request)
+            await connection.close()
+            let grpc = try await Self.withGRPC(daemon) { try await $0.predict(request) }
+            for answer in [tcp, grpc] {
+                #expect(answer.status.code == .ok)
+                #expect(answer.predictions.map(\.classIndex) == expected.map { UInt32($0.index) })
+                #expect(answer.predictions.map(\.score) == expected.map(\.score))
+            }
         }
     }
 }

@@ -42,7 +42,11 @@ public func fuzzPreprocess(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let (format, strokes) = drawing(UnsafeRawBufferPointer(start: start, count: count))
     guard (try? Fixture.validator.validateStrokes(strokes, timeCounts: strokes.map { _ in 0 })) != nil else { return 0 }
     var pixels = [UInt8](repeating: 0, count: 784)
-    pixels.withUnsafeMutableBufferPointer { Fixture.preprocessor.prepare(.strokes(strokes, format), into: $0.baseAddress!) }
+    pixels.withUnsafeMutableBufferPointer { buffer in
+        do { try Fixture.preprocessor.prepare(.strokes(strokes, format), into: buffer.baseAddress!) } catch {
+            preconditionFailure("validated strokes were refused: \(error)")
+        }
+    }
     // What the worker drew (DoodleRenderer, inside prepare) against libcairo on the same simplified strokes.
     let cairo = Fixture.cairo.render(Preprocessor.simplify(strokes, format: format))
     precondition(pixels == cairo, "DoodleRenderer differs from libcairo")

@@ -80,6 +80,49 @@ public nonisolated enum Doodle_V1_StrokeFormat: SwiftProtobuf.Enum, Swift.CaseIt
 
 }
 
+/// How raw pixels are laid out.
+public nonisolated enum Doodle_V1_PixelFormat: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// One byte a pixel, 0 = black; opaque.
+  case gray8 // = 1
+
+  /// Four bytes a pixel: red, green, blue, straight alpha (what a canvas's getImageData() returns).
+  case rgba8 // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .gray8
+    case 2: self = .rgba8
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .gray8: return 1
+    case .rgba8: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Doodle_V1_PixelFormat] = [
+    .unspecified,
+    .gray8,
+    .rgba8,
+  ]
+
+}
+
 /// Status codes with gRPC's numbers and meanings.
 public nonisolated enum Doodle_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
@@ -165,6 +208,32 @@ public nonisolated struct Doodle_V1_Drawing: Sendable {
   public init() {}
 }
 
+/// A picture of the canvas the player drew on, any size within the server's limits (max-image-bytes, the bytes
+/// sent; max-image-pixels, width x height): either an encoded file or raw pixels. The server finds the drawing
+/// whatever the colours (dark on light, light on dark, opaque on transparent), pen width or placement, and
+/// brings it into the training data's form (cropped, aspect kept, the dataset's pen width).
+public nonisolated struct Doodle_V1_Image: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// A PNG or JPEG file (told apart by its signature). When set, the fields below must be unset.
+  public var encoded: Data = Data()
+
+  /// Raw pixels, row-major, top row first, no padding: width x height x (1 or 4) bytes.
+  public var pixels: Data = Data()
+
+  public var width: UInt32 = 0
+
+  public var height: UInt32 = 0
+
+  public var pixelFormat: Doodle_V1_PixelFormat = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Doodle_V1_PredictRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -194,6 +263,15 @@ public nonisolated struct Doodle_V1_PredictRequest: Sendable {
     set {input = .bitmap(newValue)}
   }
 
+  /// A picture of the canvas (PNG, JPEG or raw pixels).
+  public var image: Doodle_V1_Image {
+    get {
+      if case .image(let v)? = input {return v}
+      return Doodle_V1_Image()
+    }
+    set {input = .image(newValue)}
+  }
+
   /// How many classes to return, best first. 0 means 5, or all the candidates when fewer than 5 are given; a
   /// larger value than the classes to choose from (all, or the distinct candidates) is INVALID_ARGUMENT.
   public var topK: UInt32 = 0
@@ -216,6 +294,8 @@ public nonisolated struct Doodle_V1_PredictRequest: Sendable {
     case strokes(Doodle_V1_Drawing)
     /// 784 bytes: 28 x 28, row-major, 0 = background, 255 = ink.
     case bitmap(Data)
+    /// A picture of the canvas (PNG, JPEG or raw pixels).
+    case image(Doodle_V1_Image)
 
   }
 
@@ -419,6 +499,10 @@ nonisolated extension Doodle_V1_StrokeFormat: SwiftProtobuf._ProtoNameProviding 
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STROKE_FORMAT_AUTO\0\u{1}STROKE_FORMAT_RAW\0\u{1}STROKE_FORMAT_SIMPLIFIED\0")
 }
 
+nonisolated extension Doodle_V1_PixelFormat: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PIXEL_FORMAT_UNSPECIFIED\0\u{1}PIXEL_FORMAT_GRAY8\0\u{1}PIXEL_FORMAT_RGBA8\0")
+}
+
 nonisolated extension Doodle_V1_StatusCode: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OK\0\u{2}\u{3}INVALID_ARGUMENT\0\u{1}DEADLINE_EXCEEDED\0\u{2}\u{4}RESOURCE_EXHAUSTED\0\u{2}\u{5}INTERNAL\0\u{1}UNAVAILABLE\0")
 }
@@ -498,9 +582,59 @@ nonisolated extension Doodle_V1_Drawing: SwiftProtobuf.Message, SwiftProtobuf._M
   }
 }
 
+nonisolated extension Doodle_V1_Image: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Image"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}encoded\0\u{1}pixels\0\u{1}width\0\u{1}height\0\u{3}pixel_format\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.encoded) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.pixels) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.width) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.height) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.pixelFormat) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.encoded.isEmpty {
+      try visitor.visitSingularBytesField(value: self.encoded, fieldNumber: 1)
+    }
+    if !self.pixels.isEmpty {
+      try visitor.visitSingularBytesField(value: self.pixels, fieldNumber: 2)
+    }
+    if self.width != 0 {
+      try visitor.visitSingularUInt32Field(value: self.width, fieldNumber: 3)
+    }
+    if self.height != 0 {
+      try visitor.visitSingularUInt32Field(value: self.height, fieldNumber: 4)
+    }
+    if self.pixelFormat != .unspecified {
+      try visitor.visitSingularEnumField(value: self.pixelFormat, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Doodle_V1_Image, rhs: Doodle_V1_Image) -> Bool {
+    if lhs.encoded != rhs.encoded {return false}
+    if lhs.pixels != rhs.pixels {return false}
+    if lhs.width != rhs.width {return false}
+    if lhs.height != rhs.height {return false}
+    if lhs.pixelFormat != rhs.pixelFormat {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Doodle_V1_PredictRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PredictRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}strokes\0\u{1}bitmap\0\u{3}top_k\0\u{3}candidate_indices\0\u{3}candidate_labels\0\u{3}deadline_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}strokes\0\u{1}bitmap\0\u{3}top_k\0\u{3}candidate_indices\0\u{3}candidate_labels\0\u{3}deadline_ms\0\u{1}image\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -534,6 +668,19 @@ nonisolated extension Doodle_V1_PredictRequest: SwiftProtobuf.Message, SwiftProt
       case 5: try { try decoder.decodeRepeatedUInt32Field(value: &self.candidateIndices) }()
       case 6: try { try decoder.decodeRepeatedStringField(value: &self.candidateLabels) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.deadlineMs) }()
+      case 8: try {
+        var v: Doodle_V1_Image?
+        var hadOneofValue = false
+        if let current = self.input {
+          hadOneofValue = true
+          if case .image(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.input = .image(v)
+        }
+      }()
       default: break
       }
     }
@@ -556,7 +703,7 @@ nonisolated extension Doodle_V1_PredictRequest: SwiftProtobuf.Message, SwiftProt
       guard case .bitmap(let v)? = self.input else { preconditionFailure() }
       try visitor.visitSingularBytesField(value: v, fieldNumber: 3)
     }()
-    case nil: break
+    default: break
     }
     if self.topK != 0 {
       try visitor.visitSingularUInt32Field(value: self.topK, fieldNumber: 4)
@@ -570,6 +717,9 @@ nonisolated extension Doodle_V1_PredictRequest: SwiftProtobuf.Message, SwiftProt
     if self.deadlineMs != 0 {
       try visitor.visitSingularUInt32Field(value: self.deadlineMs, fieldNumber: 7)
     }
+    try { if case .image(let v)? = self.input {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 

@@ -97,6 +97,51 @@ void   doodle__v1__drawing__free_unpacked
   assert(message->base.descriptor == &doodle__v1__drawing__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   doodle__v1__image__init
+                     (Doodle__V1__Image         *message)
+{
+  static const Doodle__V1__Image init_value = DOODLE__V1__IMAGE__INIT;
+  *message = init_value;
+}
+size_t doodle__v1__image__get_packed_size
+                     (const Doodle__V1__Image *message)
+{
+  assert(message->base.descriptor == &doodle__v1__image__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t doodle__v1__image__pack
+                     (const Doodle__V1__Image *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &doodle__v1__image__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t doodle__v1__image__pack_to_buffer
+                     (const Doodle__V1__Image *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &doodle__v1__image__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Doodle__V1__Image *
+       doodle__v1__image__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Doodle__V1__Image *)
+     protobuf_c_message_unpack (&doodle__v1__image__descriptor,
+                                allocator, len, data);
+}
+void   doodle__v1__image__free_unpacked
+                     (Doodle__V1__Image *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &doodle__v1__image__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   doodle__v1__predict_request__init
                      (Doodle__V1__PredictRequest         *message)
 {
@@ -572,7 +617,97 @@ const ProtobufCMessageDescriptor doodle__v1__drawing__descriptor =
   (ProtobufCMessageInit) doodle__v1__drawing__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor doodle__v1__predict_request__field_descriptors[7] =
+static const ProtobufCFieldDescriptor doodle__v1__image__field_descriptors[5] =
+{
+  {
+    "encoded",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Doodle__V1__Image, encoded),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pixels",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Doodle__V1__Image, pixels),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "width",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Doodle__V1__Image, width),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "height",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Doodle__V1__Image, height),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pixel_format",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Doodle__V1__Image, pixel_format),
+    &doodle__v1__pixel_format__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned doodle__v1__image__field_indices_by_name[] = {
+  0,   /* field[0] = encoded */
+  3,   /* field[3] = height */
+  4,   /* field[4] = pixel_format */
+  1,   /* field[1] = pixels */
+  2,   /* field[2] = width */
+};
+static const ProtobufCIntRange doodle__v1__image__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor doodle__v1__image__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "doodle.v1.Image",
+  "Image",
+  "Doodle__V1__Image",
+  "doodle.v1",
+  sizeof(Doodle__V1__Image),
+  5,
+  doodle__v1__image__field_descriptors,
+  doodle__v1__image__field_indices_by_name,
+  1,  doodle__v1__image__number_ranges,
+  (ProtobufCMessageInit) doodle__v1__image__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor doodle__v1__predict_request__field_descriptors[8] =
 {
   {
     "request_id",
@@ -658,12 +793,25 @@ static const ProtobufCFieldDescriptor doodle__v1__predict_request__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "image",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Doodle__V1__PredictRequest, input_case),
+    offsetof(Doodle__V1__PredictRequest, image),
+    &doodle__v1__image__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned doodle__v1__predict_request__field_indices_by_name[] = {
   2,   /* field[2] = bitmap */
   4,   /* field[4] = candidate_indices */
   5,   /* field[5] = candidate_labels */
   6,   /* field[6] = deadline_ms */
+  7,   /* field[7] = image */
   0,   /* field[0] = request_id */
   1,   /* field[1] = strokes */
   3,   /* field[3] = top_k */
@@ -671,7 +819,7 @@ static const unsigned doodle__v1__predict_request__field_indices_by_name[] = {
 static const ProtobufCIntRange doodle__v1__predict_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor doodle__v1__predict_request__descriptor =
 {
@@ -681,7 +829,7 @@ const ProtobufCMessageDescriptor doodle__v1__predict_request__descriptor =
   "Doodle__V1__PredictRequest",
   "doodle.v1",
   sizeof(Doodle__V1__PredictRequest),
-  7,
+  8,
   doodle__v1__predict_request__field_descriptors,
   doodle__v1__predict_request__field_indices_by_name,
   1,  doodle__v1__predict_request__number_ranges,
@@ -1203,6 +1351,36 @@ const ProtobufCEnumDescriptor doodle__v1__stroke_format__descriptor =
   doodle__v1__stroke_format__enum_values_by_name,
   1,
   doodle__v1__stroke_format__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue doodle__v1__pixel_format__enum_values_by_number[3] =
+{
+  { "PIXEL_FORMAT_UNSPECIFIED", "DOODLE__V1__PIXEL_FORMAT__PIXEL_FORMAT_UNSPECIFIED", 0 },
+  { "PIXEL_FORMAT_GRAY8", "DOODLE__V1__PIXEL_FORMAT__PIXEL_FORMAT_GRAY8", 1 },
+  { "PIXEL_FORMAT_RGBA8", "DOODLE__V1__PIXEL_FORMAT__PIXEL_FORMAT_RGBA8", 2 },
+};
+static const ProtobufCIntRange doodle__v1__pixel_format__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex doodle__v1__pixel_format__enum_values_by_name[3] =
+{
+  { "PIXEL_FORMAT_GRAY8", 1 },
+  { "PIXEL_FORMAT_RGBA8", 2 },
+  { "PIXEL_FORMAT_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor doodle__v1__pixel_format__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "doodle.v1.PixelFormat",
+  "PixelFormat",
+  "Doodle__V1__PixelFormat",
+  "doodle.v1",
+  3,
+  doodle__v1__pixel_format__enum_values_by_number,
+  3,
+  doodle__v1__pixel_format__enum_values_by_name,
+  1,
+  doodle__v1__pixel_format__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCEnumValue doodle__v1__status_code__enum_values_by_number[6] =

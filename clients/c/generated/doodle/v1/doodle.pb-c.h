@@ -17,6 +17,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 typedef struct Doodle__V1__Stroke Doodle__V1__Stroke;
 typedef struct Doodle__V1__Drawing Doodle__V1__Drawing;
+typedef struct Doodle__V1__Image Doodle__V1__Image;
 typedef struct Doodle__V1__PredictRequest Doodle__V1__PredictRequest;
 typedef struct Doodle__V1__Status Doodle__V1__Status;
 typedef struct Doodle__V1__Prediction Doodle__V1__Prediction;
@@ -48,6 +49,21 @@ typedef enum _Doodle__V1__StrokeFormat {
   DOODLE__V1__STROKE_FORMAT__STROKE_FORMAT_SIMPLIFIED = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(DOODLE__V1__STROKE_FORMAT)
 } Doodle__V1__StrokeFormat;
+/*
+ * How raw pixels are laid out.
+ */
+typedef enum _Doodle__V1__PixelFormat {
+  DOODLE__V1__PIXEL_FORMAT__PIXEL_FORMAT_UNSPECIFIED = 0,
+  /*
+   * One byte a pixel, 0 = black; opaque.
+   */
+  DOODLE__V1__PIXEL_FORMAT__PIXEL_FORMAT_GRAY8 = 1,
+  /*
+   * Four bytes a pixel: red, green, blue, straight alpha (what a canvas's getImageData() returns).
+   */
+  DOODLE__V1__PIXEL_FORMAT__PIXEL_FORMAT_RGBA8 = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(DOODLE__V1__PIXEL_FORMAT)
+} Doodle__V1__PixelFormat;
 /*
  * Status codes with gRPC's numbers and meanings.
  */
@@ -96,10 +112,37 @@ struct  Doodle__V1__Drawing
     , 0,NULL, DOODLE__V1__STROKE_FORMAT__STROKE_FORMAT_AUTO }
 
 
+/*
+ * A picture of the canvas the player drew on, any size within the server's limits (max-image-bytes, the bytes
+ * sent; max-image-pixels, width x height): either an encoded file or raw pixels. The server finds the drawing
+ * whatever the colours (dark on light, light on dark, opaque on transparent), pen width or placement, and
+ * brings it into the training data's form (cropped, aspect kept, the dataset's pen width).
+ */
+struct  Doodle__V1__Image
+{
+  ProtobufCMessage base;
+  /*
+   * A PNG or JPEG file (told apart by its signature). When set, the fields below must be unset.
+   */
+  ProtobufCBinaryData encoded;
+  /*
+   * Raw pixels, row-major, top row first, no padding: width x height x (1 or 4) bytes.
+   */
+  ProtobufCBinaryData pixels;
+  uint32_t width;
+  uint32_t height;
+  Doodle__V1__PixelFormat pixel_format;
+};
+#define DOODLE__V1__IMAGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&doodle__v1__image__descriptor) \
+    , {0,NULL}, {0,NULL}, 0, 0, DOODLE__V1__PIXEL_FORMAT__PIXEL_FORMAT_UNSPECIFIED }
+
+
 typedef enum {
   DOODLE__V1__PREDICT_REQUEST__INPUT__NOT_SET = 0,
   DOODLE__V1__PREDICT_REQUEST__INPUT_STROKES = 2,
-  DOODLE__V1__PREDICT_REQUEST__INPUT_BITMAP = 3
+  DOODLE__V1__PREDICT_REQUEST__INPUT_BITMAP = 3,
+  DOODLE__V1__PREDICT_REQUEST__INPUT_IMAGE = 8
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(DOODLE__V1__PREDICT_REQUEST__INPUT__CASE)
 } Doodle__V1__PredictRequest__InputCase;
 
@@ -139,6 +182,10 @@ struct  Doodle__V1__PredictRequest
      * 784 bytes: 28 x 28, row-major, 0 = background, 255 = ink.
      */
     ProtobufCBinaryData bitmap;
+    /*
+     * A picture of the canvas (PNG, JPEG or raw pixels).
+     */
+    Doodle__V1__Image *image;
   };
 };
 #define DOODLE__V1__PREDICT_REQUEST__INIT \
@@ -324,6 +371,25 @@ Doodle__V1__Drawing *
 void   doodle__v1__drawing__free_unpacked
                      (Doodle__V1__Drawing *message,
                       ProtobufCAllocator *allocator);
+/* Doodle__V1__Image methods */
+void   doodle__v1__image__init
+                     (Doodle__V1__Image         *message);
+size_t doodle__v1__image__get_packed_size
+                     (const Doodle__V1__Image   *message);
+size_t doodle__v1__image__pack
+                     (const Doodle__V1__Image   *message,
+                      uint8_t             *out);
+size_t doodle__v1__image__pack_to_buffer
+                     (const Doodle__V1__Image   *message,
+                      ProtobufCBuffer     *buffer);
+Doodle__V1__Image *
+       doodle__v1__image__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   doodle__v1__image__free_unpacked
+                     (Doodle__V1__Image *message,
+                      ProtobufCAllocator *allocator);
 /* Doodle__V1__PredictRequest methods */
 void   doodle__v1__predict_request__init
                      (Doodle__V1__PredictRequest         *message);
@@ -484,6 +550,9 @@ typedef void (*Doodle__V1__Stroke_Closure)
 typedef void (*Doodle__V1__Drawing_Closure)
                  (const Doodle__V1__Drawing *message,
                   void *closure_data);
+typedef void (*Doodle__V1__Image_Closure)
+                 (const Doodle__V1__Image *message,
+                  void *closure_data);
 typedef void (*Doodle__V1__PredictRequest_Closure)
                  (const Doodle__V1__PredictRequest *message,
                   void *closure_data);
@@ -554,9 +623,11 @@ void doodle__v1__classifier__get_model_info(ProtobufCService *service,
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    doodle__v1__stroke_format__descriptor;
+extern const ProtobufCEnumDescriptor    doodle__v1__pixel_format__descriptor;
 extern const ProtobufCEnumDescriptor    doodle__v1__status_code__descriptor;
 extern const ProtobufCMessageDescriptor doodle__v1__stroke__descriptor;
 extern const ProtobufCMessageDescriptor doodle__v1__drawing__descriptor;
+extern const ProtobufCMessageDescriptor doodle__v1__image__descriptor;
 extern const ProtobufCMessageDescriptor doodle__v1__predict_request__descriptor;
 extern const ProtobufCMessageDescriptor doodle__v1__status__descriptor;
 extern const ProtobufCMessageDescriptor doodle__v1__prediction__descriptor;
