@@ -123,7 +123,7 @@ public struct LoadGenerator: Sendable {
     public func run() async throws -> Report {
         let c = self.configuration
         // gRPC channels connect before the clock starts; the raw-TCP driver connects inside the warm-up.
-        let channels: [any PredictChannel] = c.transport == .tcp ? [] : try await self.connectGRPC()
+        let channels: [any PredictChannel] = c.transport == .tcp ? [] : try await self.connectChannels()
         let measureFrom = Self.now() + UInt64(c.warmupSeconds * 1e9)
         let end = measureFrom + UInt64(c.durationSeconds * 1e9)
         let recorder = Recorder(measureFrom: measureFrom, measureUntil: end)
@@ -145,8 +145,12 @@ public struct LoadGenerator: Sendable {
         return self.report(recorder: recorder, measureFrom: measureFrom, end: end)
     }
 
-    private func connectGRPC() async throws -> [any PredictChannel] {
+    private func connectChannels() async throws -> [any PredictChannel] {
         let c = self.configuration
+        if c.transport == .http {
+            let bodies = HTTPPredictChannel.bodies(for: self.inputs.requests)
+            return (0..<max(1, c.connections)).map { _ in HTTPPredictChannel(host: c.host, port: c.port, bodies: bodies) }
+        }
         return try await withThrowingTaskGroup(of: (any PredictChannel).self) { group in
             for _ in 0..<max(1, c.connections) {
                 group.addTask {
@@ -184,7 +188,7 @@ public struct LoadGenerator: Sendable {
     }
 
     private func send(_ conn: any PredictChannel, _ index: Int) async -> String? {
-        await conn.predict(self.inputs.requests[index % self.inputs.requests.count])
+        await conn.predict(at: index, of: self.inputs.requests)
     }
 
     private func closedLoop(_ connections: [any PredictChannel], depth: Int, end: UInt64, recorder: Recorder) async throws {

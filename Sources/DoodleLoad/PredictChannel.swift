@@ -9,7 +9,15 @@ import GRPCNIOTransportHTTP2
 protocol PredictChannel: Sendable {
     /// Sends one request; nil when answered OK, otherwise the status name (or "transport" for a failed call).
     func predict(_ request: Doodle_V1_PredictRequest) async -> String?
+    /// Sends the load's request number `index` (a channel may have it pre-encoded).
+    func predict(at index: Int, of requests: [Doodle_V1_PredictRequest]) async -> String?
     func close() async
+}
+
+extension PredictChannel {
+    func predict(at index: Int, of requests: [Doodle_V1_PredictRequest]) async -> String? {
+        await self.predict(requests[index % requests.count])
+    }
 }
 
 /// Which protocol `doodle-load` speaks.
@@ -20,6 +28,8 @@ public enum LoadProtocol: String, Sendable, CaseIterable {
     case grpc
     /// gRPC PredictStream: one long bidirectional stream per connection, requests pipelined on it.
     case grpcStream = "grpc-stream"
+    /// The HTTP JSON API (`POST /v1/predict`), HTTP/1.1 keep-alive, one request per connection at a time.
+    case http
 }
 
 /// A plaintext gRPC client for `host:port` (connections start when `runConnections()` runs).

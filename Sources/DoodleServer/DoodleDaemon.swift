@@ -14,8 +14,10 @@ public final class DoodleDaemon: Sendable {
         public var tcp = Listener.address(host: "127.0.0.1", port: 7431)
         /// gRPC (HTTP/2) listener; nil = no gRPC.
         public var grpc: Listener? = .address(host: "127.0.0.1", port: 7432)
-        /// HTTP listener for /metrics, /healthz and /readyz; nil = none.
+        /// HTTP listener (the JSON API, the drawing page, /metrics, /healthz, /readyz); nil = none.
         public var http: Listener? = .address(host: "127.0.0.1", port: 7433)
+        /// The HTTP API's body limit and CORS origins.
+        public var httpAPI = HTTPAPIConfiguration()
         /// A model directory (holding model.onnx and labels.txt) or an .onnx file.
         public var modelPath = "models/quickdraw-345"
         public var batcher = DynamicBatcher.Configuration()
@@ -108,8 +110,8 @@ public final class DoodleDaemon: Sendable {
                                                         services: services)
             }
             if let listener = configuration.http {
-                http = try await DoodleHTTPServer.start(listener, group: group, metrics: metrics, batcher: batcher,
-                                                        state: state)
+                let routes = HTTPRoutes(service: service, metrics: metrics, state: state, configuration: configuration.httpAPI)
+                http = try await DoodleHTTPServer.start(listener, group: group, routes: routes, logger: logger)
             }
         } catch {
             try? await tcp?.close()

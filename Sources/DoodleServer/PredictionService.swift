@@ -68,6 +68,20 @@ public final class PredictionService: Sendable {
         }
     }
 
+    /// Admits and submits `wire`, and returns its outcome when it has one (for transports that answer from an
+    /// async handler: HTTP).
+    public func predict(_ wire: Doodle_V1_PredictRequest, transport: Transport,
+                        receivedAt start: UInt64 = DispatchTime.now().uptimeNanoseconds) async -> PredictionOutcome {
+        switch self.admit(wire, transport: transport, receivedAt: start) {
+        case .answered(let outcome):
+            return outcome
+        case .admitted(let admitted):
+            return await withCheckedContinuation { continuation in
+                self.submit(admitted) { continuation.resume(returning: $0) }
+            }
+        }
+    }
+
     /// Runs an admitted request on the calling thread when the batcher is idle (`DynamicBatcher.runIfIdle`);
     /// nil when it is not, and then the caller submits it.
     public func runIfIdle(_ admitted: Admitted, caller: Int) -> PredictionOutcome? {

@@ -6,6 +6,7 @@ import Synchronization
 public enum Transport: String, Sendable, CaseIterable {
     case tcp
     case grpc
+    case http
 }
 
 /// doodled's Prometheus metrics, in one registry per daemon (so tests can run several daemons).

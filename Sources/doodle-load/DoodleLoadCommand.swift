@@ -10,10 +10,10 @@ struct DoodleLoadCommand: AsyncParsableCommand {
         commandName: "doodle-load",
         abstract: "Load-test doodled with real drawings and report throughput and latency percentiles.")
 
-    @Option(help: "Server address, host:port (default: doodled's raw-TCP port 7431, or 7432 with --protocol grpc).")
+    @Option(help: "Server address, host:port (default: doodled's raw-TCP port 7431, 7432 with --protocol grpc, 7433 with --protocol http).")
     var server: String?
 
-    @Option(name: .customLong("protocol"), help: "tcp (doodled's framed protocol), grpc (unary Predict calls) or grpc-stream (PredictStream).")
+    @Option(name: .customLong("protocol"), help: "tcp (doodled's framed protocol), grpc (unary Predict calls), grpc-stream (PredictStream) or http (the JSON API; one connection per request in flight).")
     var transport = "tcp"
 
     @Option(help: "Connections.")
@@ -48,9 +48,9 @@ struct DoodleLoadCommand: AsyncParsableCommand {
 
     mutating func run() async throws {
         guard let transport = LoadProtocol(rawValue: self.transport) else {
-            throw ValidationError("--protocol: tcp, grpc or grpc-stream")
+            throw ValidationError("--protocol: tcp, grpc, grpc-stream or http")
         }
-        let server = self.server ?? (transport == .tcp ? "127.0.0.1:7431" : "127.0.0.1:7432")
+        let server = self.server ?? (transport == .tcp ? "127.0.0.1:7431" : transport == .http ? "127.0.0.1:7433" : "127.0.0.1:7432")
         guard let address = HostPort(server) else {
             throw ValidationError("--server: expected host:port, got '\(server)'")
         }

@@ -308,7 +308,7 @@ struct ConnectionLimitTests {
             #expect(answer?.status.code == .resourceExhausted, "\(String(describing: answer))")
             #expect(answer?.status.message.contains("4 connections") == true)
             #expect(try await offPool { refused.isClosedByServer() })
-            let (_, text) = try httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
+            let (_, text) = try await httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
             #expect(metric(text, #"doodled_connections_closed_total{reason="too_many_connections"}"#) == 1)
             extra.removeAll()
             #expect(await eventually {
@@ -330,8 +330,8 @@ struct ConnectionLimitTests {
                 defer { Task { await bystander.close() } }
                 return try await bystander.predict(.with { $0.bitmap = Data(count: 784) }).status.code == .ok
             }
-            func closedBy(_ reason: String) throws -> Double {
-                let (_, text) = try httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
+            func closedBy(_ reason: String) async throws -> Double {
+                let (_, text) = try await httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
                 return metric(text, "doodled_connections_closed_total{reason=\"\(reason)\"}")
             }
 
@@ -358,12 +358,12 @@ struct ConnectionLimitTests {
             }
             #expect(try await offPool { slow.isClosedByServer(timeout: 30) })
             trickle.cancel()
-            #expect(try closedBy("frame_timeout") == 1)
+            #expect(try await closedBy("frame_timeout") == 1)
 
             // An idle connection is closed after --idle-timeout (the pipelined one above is idle too).
             let idle = try RawConnection(port: port)
             #expect(try await offPool { idle.isClosedByServer(timeout: 30) })
-            #expect(try closedBy("idle") >= 1)
+            #expect(try await closedBy("idle") >= 1)
             #expect(try await bystanderServed())
 
             // A client that sends but never reads: once 256 KiB of answers wait, it is cut off.
@@ -371,10 +371,10 @@ struct ConnectionLimitTests {
             let big = try predict { $0.bitmap = Data(count: 784); $0.topK = 345 }.serializedBytes() as [UInt8]
             for _ in 0..<400 {
                 for _ in 0..<16 { deaf.sendFrame(big) }
-                if try closedBy("slow_reader") == 1 { break }
+                if try await closedBy("slow_reader") == 1 { break }
                 try await Task.sleep(for: .milliseconds(5))
             }
-            #expect(try closedBy("slow_reader") == 1)
+            #expect(try await closedBy("slow_reader") == 1)
             #expect(try await bystanderServed())
         }
     }

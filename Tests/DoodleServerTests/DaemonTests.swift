@@ -123,7 +123,7 @@ struct DaemonTests {
                 try await Task.sleep(for: .milliseconds(2))  // quiet for far longer than 50 us
             }
             #expect(daemon.batcher.statistics.ranInline == 20)
-            let (_, text) = try httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
+            let (_, text) = try await httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
             #expect(metric(text, "doodled_requests_inline_total") == 20)
             #expect(metric(text, #"doodled_requests_total{transport="tcp",code="OK"}"#) == 20)
             await c.close()

@@ -13,34 +13,6 @@ import SwiftProtobuf
 import Testing
 #endif
 
-/// One HTTP/1.1 GET over a plain socket: (status code, body).
-func httpGet(port: Int, path: String) throws -> (Int, String) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw POSIXError(.EIO) }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
-    let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
-    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-    var response: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n <= 0 { break }
-        response += buffer[0..<n]
-    }
-    let text = String(decoding: response, as: UTF8.self)
-    let status = Int(text.split(separator: " ", maxSplits: 2)[1]) ?? 0
-    let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
-    return (status, body)
-}
-
 /// The value of one Prometheus sample line (`name{labels} value`), 0 when absent.
 func metric(_ text: String, _ sample: String) -> Double {
     for line in text.split(separator: "\n") where line.hasPrefix(sample + " ") {
@@ -84,7 +56,7 @@ struct GRPCAndMetricsTests {
                                                        "--timeout", "\(TestTime.scaled(seconds: 10))"])
             #expect(status == 0, "\(output)")
             #expect(output.contains("\"stream_answers\": 300"), "\(output)")
-            let (code, text) = try httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
+            let (code, text) = try await httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
             #expect(code == 200)
             // 300 streamed + 1 strokes + 1 bitmap + 1 GetModelInfo = 303 OK; one bad bitmap.
             #expect(metric(text, #"doodled_requests_total{transport="grpc",code="OK"}"#) == 303)
@@ -113,7 +85,7 @@ struct GRPCAndMetricsTests {
             #expect(status == 0, "\(output)")
             #expect(output.contains("\(n) succeeded, 0 failed, 0 errored"), "\(output)")
             // h2load sees HTTP status only; the server's own count shows every call ended with gRPC status 0.
-            let (_, text) = try httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
+            let (_, text) = try await httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
             #expect(metric(text, #"doodled_requests_total{transport="grpc",code="OK"}"#) == Double(n))
             for code in StatusCode.allCases where code != .ok {
                 #expect(metric(text, "doodled_requests_total{transport=\"grpc\",code=\"\(code)\"}") == 0)
@@ -134,7 +106,7 @@ struct GRPCAndMetricsTests {
             }
             _ = try await c.predict(.with { $0.bitmap = Data([1, 2, 3]) })
             let httpPort = daemon.httpAddress!.port!
-            let (_, text) = try httpGet(port: httpPort, path: "/metrics")
+            let (_, text) = try await httpGet(port: httpPort, path: "/metrics")
             #expect(metric(text, #"doodled_requests_total{transport="tcp",code="OK"}"#) == 100)
             #expect(metric(text, #"doodled_requests_total{transport="tcp",code="INVALID_ARGUMENT"}"#) == 1)
             #expect(metric(text, #"doodled_open_connections{transport="tcp"}"#) == 1)
@@ -146,11 +118,11 @@ struct GRPCAndMetricsTests {
             #expect(text.contains(#"doodled_model_info{name="quickdraw-345""#))
             #expect(text.contains(#"kernels="\#(KernelISA.best)""#))
             await c.close()
-            #expect(try httpGet(port: httpPort, path: "/healthz").0 == 200)
-            #expect(try httpGet(port: httpPort, path: "/readyz").0 == 200)
-            #expect(try httpGet(port: httpPort, path: "/nope").0 == 404)
+            #expect(try await httpGet(port: httpPort, path: "/healthz").0 == 200)
+            #expect(try await httpGet(port: httpPort, path: "/readyz").0 == 200)
+            #expect(try await httpGet(port: httpPort, path: "/nope").0 == 404)
             daemon.state.set(.notServing)
-            #expect(try httpGet(port: httpPort, path: "/readyz").0 == 503)
+            #expect(try await httpGet(port: httpPort, path: "/readyz").0 == 503)
         }
     }
 }

@@ -33,7 +33,7 @@ struct DoodledProcess {
 
     /// Waits until /readyz says SERVING (no raw-TCP frame is spent, so the tests can count them).
     func waitUntilServing() async throws {
-        let up = await eventually { (try? httpGet(port: self.httpPort, path: "/readyz"))?.0 == 200 }
+        let up = await eventually { (try? await httpGet(port: self.httpPort, path: "/readyz"))?.0 == 200 }
         #expect(up, "doodled did not start: \(self.child.standardError)")
     }
 }
@@ -78,9 +78,11 @@ func grpcHealthChecks(port: Int, calls: Int, connections: Int) async throws -> (
 /// has started for real: it may take a while to load its inputs on a slow or busy machine).
 func waitForTraffic(httpPorts: [Int], frames: Double = 500) async -> Bool {
     await eventually {
-        httpPorts.reduce(0) { total, port in
-            total + ((try? httpGet(port: port, path: "/metrics")).map { metric($0.1, "doodled_tcp_frames_read_total") } ?? 0)
-        } >= frames
+        var total = 0.0
+        for port in httpPorts {
+            total += (try? await httpGet(port: port, path: "/metrics")).map { metric($0.1, "doodled_tcp_frames_read_total") } ?? 0
+        }
+        return total >= frames
     }
 }
 
@@ -196,7 +198,7 @@ struct LifecycleTests {
         #expect(await daemon.child.waitForLog("model reloaded", count: 4))
         #expect(try await connection.modelInfo().modelVersion == "reload-test")
         #expect(try await connection.predict(.with { $0.bitmap = bitmap }).modelVersion == "reload-test")
-        let (_, metrics) = try httpGet(port: daemon.httpPort, path: "/metrics")
+        let (_, metrics) = try await httpGet(port: daemon.httpPort, path: "/metrics")
         #expect(metric(metrics, #"doodled_model_reloads_total{result="ok"}"#) == 4)
         #expect(metric(metrics, #"doodled_model_reloads_total{result="failed"}"#) == 1)
         await connection.close()
@@ -223,7 +225,7 @@ struct LifecycleTests {
         let answer = try await connection.predict(.with { $0.bitmap = Data(repeating: 0, count: 784) })
         #expect(answer.status.code == .ok && answer.predictions.count == 5)
         await connection.close()
-        #expect(try httpGet(port: http, path: "/readyz").0 == 200)
+        #expect(try await httpGet(port: http, path: "/readyz").0 == 200)
         // gRPC on the socket named grpc.
         let (succeeded, output) = try await grpcHealthChecks(port: grpc, calls: 10, connections: 1)
         #expect(succeeded, "\(output)")

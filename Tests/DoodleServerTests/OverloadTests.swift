@@ -42,7 +42,7 @@ struct OverloadTests {
             #expect(again?.requestID == 10_000 && again?.status.code == .ok)
 
             // Metrics count each refusal, and every frame read was answered.
-            let (_, text) = try httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
+            let (_, text) = try await httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
             #expect(metric(text, #"doodled_requests_total{transport="tcp",code="RESOURCE_EXHAUSTED"}"#) == Double(shed.count))
             #expect(metric(text, #"doodled_requests_total{transport="tcp",code="OK"}"#) == Double(ok.count + 2))
             #expect(daemon.metrics.tcpFrames.framesRead == n + 2 && daemon.metrics.tcpFrames.framesWritten == n + 2)

@@ -93,7 +93,7 @@ struct WireContractTests {
             try connection.send(.with { $0.modelInfo = .with { $0.requestID = 3 } })
             try connection.send(predict { $0.requestID = 4; $0.bitmap = Data(count: 1) })
             for _ in 0..<6 { _ = try Self.next(connection) }
-            let (_, text) = try httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
+            let (_, text) = try await httpGet(port: daemon.httpAddress!.port!, path: "/metrics")
             let ok = metric(text, #"doodled_requests_total{transport="tcp",code="OK"}"#)
             let invalid = metric(text, #"doodled_requests_total{transport="tcp",code="INVALID_ARGUMENT"}"#)
             #expect(ok == 2 && invalid == 4, "OK \(ok), INVALID_ARGUMENT \(invalid)")

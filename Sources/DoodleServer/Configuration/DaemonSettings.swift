@@ -45,8 +45,20 @@ extension DaemonSettings {
     public static let specs: [SettingSpec] = [
         .listener("listen", "Raw-TCP listen address, host:port.", \.daemon.tcp),
         .optionalListener("grpc-listen", "gRPC (HTTP/2) listen address, host:port, or 'off'.", \.daemon.grpc),
-        .optionalListener("http-listen", "HTTP listen address for /metrics, /healthz and /readyz, host:port, or 'off'.",
+        .optionalListener("http-listen", "HTTP listen address (JSON API, drawing page, /metrics, /healthz, /readyz), host:port, or 'off'.",
                           \.daemon.http),
+        .integer("http-max-body-bytes", "Largest HTTP request body; a larger one is answered 413.",
+                 \.daemon.httpAPI.maxBodyBytes, minimum: 1024),
+        SettingSpec(name: "http-cors-origins",
+                    help: "Comma-separated origins whose pages may call the HTTP API from a browser (CORS), '*' for any, or 'none'.",
+                    parse: { text, settings throws(SettingValueError) in
+                        let origins = text == "none" ? [] : text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                        guard origins.allSatisfy({ $0 == "*" || $0.hasPrefix("http://") || $0.hasPrefix("https://") }) else {
+                            throw SettingValueError(expected: "origins such as https://game.example.com, separated by commas, '*' or 'none'")
+                        }
+                        settings.daemon.httpAPI.corsOrigins = origins
+                    },
+                    render: { $0.daemon.httpAPI.corsOrigins.isEmpty ? "none" : $0.daemon.httpAPI.corsOrigins.joined(separator: ",") }),
         .text("model", "Model directory (model.onnx + labels.txt) or .onnx file; SIGHUP reloads it.", \.daemon.modelPath),
         .integer("workers", "Inference worker threads.", \.daemon.batcher.workers, minimum: 1),
         .integer("max-batch", "Most requests in one batch.", \.daemon.batcher.maxBatch, minimum: 1),
