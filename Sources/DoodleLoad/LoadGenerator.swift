@@ -30,6 +30,9 @@ public struct LoadGenerator: Sendable {
         public var progress = false
         /// Requests allowed in flight in open-loop mode before further due requests count as client overload.
         public var maxOutstanding = 100_000
+        /// An answer's budget, in milliseconds: OK answers that took at most this long are counted apart
+        /// (`Report.okWithinBudget`); nil = not counted.
+        public var budgetMillis: Double?
         public var seed: UInt64 = 42
 
         public init() {}
@@ -63,6 +66,11 @@ public struct LoadGenerator: Sendable {
         /// OK answers that came after the measured window (requests sent in it): their latency is in the
         /// percentiles, but they are not in `ok` or the throughput.
         public var okLate: Int
+        /// The budget (`Configuration.budgetMillis`) and the OK answers (in the window or late) that came within
+        /// it. Each OK answer cost the model one image and refusals cost it none, so `okWithinBudget / (ok +
+        /// okLate)` is the share of the model's work spent on answers delivered in time.
+        public var budgetMillis: Double?
+        public var okWithinBudget: Int?
     }
 
     public var configuration: Configuration
@@ -85,6 +93,8 @@ public struct LoadGenerator: Sendable {
             var okAfterLastError = 0
             /// OK answers that arrived after the measured window ended (in the latency histogram, not in throughput).
             var okLate = 0
+            /// OK answers (in the window or late) within the budget.
+            var okWithinBudget = 0
         }
 
         let state = Locked(State())
@@ -92,9 +102,13 @@ public struct LoadGenerator: Sendable {
         /// When the measured window ends: answers after it count for latency, not for throughput.
         let measureUntil: UInt64
 
-        init(measureFrom: UInt64, measureUntil: UInt64 = .max) {
+        /// An answer's budget in nanoseconds (0 = none).
+        let budgetNanos: UInt64
+
+        init(measureFrom: UInt64, measureUntil: UInt64 = .max, budgetNanos: UInt64 = 0) {
             self.measureFrom = measureFrom
             self.measureUntil = measureUntil
+            self.budgetNanos = budgetNanos
         }
 
         func record(start: UInt64, end: UInt64, status: String?) {
@@ -107,11 +121,13 @@ public struct LoadGenerator: Sendable {
                     s.okAfterLastError = 0
                 } else if end > self.measureUntil {
                     s.okLate += 1
+                    if end &- start <= self.budgetNanos { s.okWithinBudget += 1 }
                     _ = s.histogram.record(max(1, (end - start) / 1000))
                 } else {
                     s.ok += 1
                     s.okAfterLastError += 1
                     s.windowOK += 1
+                    if end &- start <= self.budgetNanos { s.okWithinBudget += 1 }
                     _ = s.histogram.record(max(1, (end - start) / 1000))
                 }
             }
@@ -126,7 +142,8 @@ public struct LoadGenerator: Sendable {
         let channels: [any PredictChannel] = c.transport == .tcp ? [] : try await self.connectChannels()
         let measureFrom = Self.now() + UInt64(c.warmupSeconds * 1e9)
         let end = measureFrom + UInt64(c.durationSeconds * 1e9)
-        let recorder = Recorder(measureFrom: measureFrom, measureUntil: end)
+        let recorder = Recorder(measureFrom: measureFrom, measureUntil: end,
+                                budgetNanos: c.budgetMillis.map { UInt64($0 * 1e6) } ?? 0)
         let progress = c.progress ? Task { await Self.progressLoop(recorder: recorder, until: end) } : nil
         switch (c.transport, c.mode) {
         case (.tcp, _):
@@ -183,7 +200,8 @@ public struct LoadGenerator: Sendable {
                           meanMicros: h.mean, errors: s.errors, offeredRatePerSecond: offered,
                           firstErrorSeconds: s.firstError.map { Double($0 &- measureFrom) / 1e9 },
                           lastErrorSeconds: s.lastError.map { Double($0 &- measureFrom) / 1e9 },
-                          okAfterLastError: s.okAfterLastError, okLate: s.okLate)
+                          okAfterLastError: s.okAfterLastError, okLate: s.okLate, budgetMillis: c.budgetMillis,
+                          okWithinBudget: c.budgetMillis == nil ? nil : s.okWithinBudget)
         }
     }
 

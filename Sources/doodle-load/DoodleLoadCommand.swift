@@ -40,6 +40,9 @@ struct DoodleLoadCommand: AsyncParsableCommand {
     @Option(help: "Measured seconds.")
     var duration = 5.0
 
+    @Option(name: .customLong("budget-ms"), help: "Count the OK answers that came within this many milliseconds (the share of the model's work delivered in time).")
+    var budgetMillis: Double?
+
     @Flag(help: "Print the report as JSON.")
     var json = false
 
@@ -69,6 +72,7 @@ struct DoodleLoadCommand: AsyncParsableCommand {
         c.warmupSeconds = self.warmup
         c.durationSeconds = self.duration
         c.progress = !self.quiet && !self.json
+        c.budgetMillis = self.budgetMillis
         let report = try await LoadGenerator(configuration: c, inputs: LoadInputs(kind: kind, dataDirectory: self.data)).run()
         if self.json {
             let encoder = JSONEncoder()
@@ -81,6 +85,11 @@ struct DoodleLoadCommand: AsyncParsableCommand {
                      report.requests))
         print(String(format: "latency us   p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  max %.0f  mean %.1f", report.p50Micros,
                      report.p90Micros, report.p99Micros, report.p999Micros, report.maxMicros, report.meanMicros))
+        if let budget = report.budgetMillis, let within = report.okWithinBudget {
+            let answered = max(1, report.ok + report.okLate)
+            print(String(format: "in budget    %d of %d OK answers within %.0f ms (%.2f of the model's work)", within, answered, budget,
+                         Double(within) / Double(answered)))
+        }
         if report.okLate > 0 {
             print("late         \(report.okLate) OK answers came after the window (in the latency, not the throughput)")
         }

@@ -103,7 +103,7 @@ struct HTTPAPITests {
             try httpExchange(port: port, method: "POST", path: "/v1/predict", body: Array(repeating: 32, count: 10 << 20),
                              contentLength: false)
         },
-        HTTPBadInput(input: "GET /v1/predict", status: 404) { port in try httpExchange(port: port, path: "/v1/predict") },
+        HTTPBadInput(input: "GET /v1/predict", status: 405) { port in try httpExchange(port: port, path: "/v1/predict") },
         HTTPBadInput(input: "an unknown path", status: 404) { port in try httpExchange(port: port, path: "/v2/guess") },
     ]
 
@@ -114,7 +114,7 @@ struct HTTPAPITests {
             let error = reply.json["error"] as? [String: Any]
             print("| \(row.input) | \(reply.status) | \(error?["code"] as? String ?? "") | \((error?["message"] as? String ?? "").replacingOccurrences(of: "|", with: "/")) |")
             #expect(reply.status == row.status, "\(row.input): \(reply.status) \(reply.body.prefix(300))")
-            if row.status == 400 || row.status == 413 {
+            if [400, 405, 413].contains(row.status) {
                 #expect(error?["code"] as? String == "INVALID_ARGUMENT" && !(error?["message"] as? String ?? "").isEmpty,
                         "\(reply.body.prefix(300))")
                 #expect(reply.headers["content-type"] == "application/json")

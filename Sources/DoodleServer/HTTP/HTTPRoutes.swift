@@ -43,6 +43,13 @@ struct HTTPRoutes: Sendable {
                                          limits: self.service.model.current.validator.limits))
         }
         router.post("/v1/predict") { request, _ in try await self.predict(request) }
+        router.get("/v1/predict") { _, _ in
+            var response = Self.json(.methodNotAllowed, JSONPredictAnswer(
+                error: ServiceError(.invalidArgument, "POST a JSON drawing to /v1/predict (see GET /v1/model for what it takes)"),
+                predictor: self.service.model.current.predictor))
+            response.headers[.allow] = "POST, OPTIONS"
+            return response
+        }
         // Preflights: `CORSPolicy` answers those from allowed origins; anyone else gets 204 without CORS headers.
         router.on("/v1/predict", method: .options) { _, _ in Response(status: .noContent) }
         router.on("/v1/model", method: .options) { _, _ in Response(status: .noContent) }

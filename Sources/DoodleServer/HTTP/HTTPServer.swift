@@ -14,16 +14,17 @@ import NIOPosix
 /// accepting.
 public final class DoodleHTTPServer: Sendable {
     private let channel: any Channel
-    private let quiescing: ServerQuiescingHelper
-    private let closed: EventLoopPromise<Void>
+    /// Dropped once used: its deinit touches an event loop, which must still be running then.
+    private let quiescing: Locked<ServerQuiescingHelper?>
+    private let connections: ConnectionTasks
 
     /// The address actually bound.
     public var localAddress: SocketAddress? { self.channel.localAddress }
 
-    private init(channel: any Channel, quiescing: ServerQuiescingHelper, closed: EventLoopPromise<Void>) {
+    private init(channel: any Channel, quiescing: ServerQuiescingHelper, connections: ConnectionTasks) {
         self.channel = channel
-        self.quiescing = quiescing
-        self.closed = closed
+        self.quiescing = Locked(quiescing)
+        self.connections = connections
     }
 
     static func start(_ listener: Listener, group: any EventLoopGroup, routes: HTTPRoutes,
@@ -43,6 +44,7 @@ public final class DoodleHTTPServer: Sendable {
             if response.headers[.connection] == "close" { channel.close(promise: nil) }
         }, configuration: .init(idleTimeout: .seconds(300)))
         let quiescing = ServerQuiescingHelper(group: group)
+        let tasks = ConnectionTasks()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 128)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -53,20 +55,48 @@ public final class DoodleHTTPServer: Sendable {
             }
             .childChannelInitializer { channel in
                 connection.setup(channel: channel, logger: logger).map { value in
-                    Task { await connection.handle(value: value, logger: logger) }
-                    return ()
+                    tasks.start { await connection.handle(value: value, logger: logger) }
                 }
             }
         let channel = switch listener {
         case .address(let host, let port): try await bootstrap.bind(host: host, port: port).get()
         case .socket(let descriptor): try await bootstrap.withBoundSocket(descriptor).get()
         }
-        return DoodleHTTPServer(channel: channel, quiescing: quiescing, closed: group.next().makePromise())
+        return DoodleHTTPServer(channel: channel, quiescing: quiescing, connections: tasks)
     }
 
-    /// Stops accepting, lets every connection finish the request it is on, and closes them.
+    /// Stops accepting, lets every connection finish the request it is on, closes them, and waits for their
+    /// tasks to end (so that none touches an event loop after the daemon has shut its group down).
     public func close() async throws {
-        self.quiescing.initiateShutdown(promise: self.closed)
-        try await self.closed.futureResult.get()
+        if let quiescing = self.quiescing.withLock({ helper in defer { helper = nil }; return helper }) {
+            let closed = self.channel.eventLoop.makePromise(of: Void.self)
+            quiescing.initiateShutdown(promise: closed)
+            try await closed.futureResult.get()
+        }
+        await self.connections.waitForAll()
+    }
+}
+
+/// The tasks serving HTTP connections, so that closing can wait for the last one.
+final class ConnectionTasks: Sendable {
+    private let tasks = Locked((next: 0, running: [Int: Task<Void, Never>]()))
+
+    func start(_ body: @escaping @Sendable () async -> Void) {
+        self.tasks.withLock { state in
+            let id = state.next
+            state.next += 1
+            state.running[id] = Task {
+                await body()
+                self.tasks.withLock { _ = $0.running.removeValue(forKey: id) }
+            }
+        }
+    }
+
+    /// Returns when no connection task is left (each removes itself as it ends, under the lock its start holds
+    /// while storing it, so none can end unrecorded).
+    func waitForAll() async {
+        while let task = self.tasks.withLock({ $0.running.values.first }) {
+            await task.value
+        }
     }
 }
