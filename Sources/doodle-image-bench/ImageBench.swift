@@ -66,10 +66,7 @@ struct ImageBench {
             let pen = tracer.findings!.penWidth
             return tracer.withInk { Self.cropped($0, $1, $2, $3, findings: tracer.findings!, pen: pen) }!
         }))
-        methods.append(("stretched", { i in
-            let (w, h) = try tracer.decode(.encoded(files[i]))
-            return try Self.stretched(files[i], width: w, height: h)
-        }))
+        methods.append(("stretched", { i in try Self.stretched(files[i]) }))
         let scratch = predictor.engine.makeScratch(maxBatch: 1)
         var scores = [Float](repeating: 0, count: predictor.engine.classCount)
         for (name, method) in methods {
@@ -123,8 +120,9 @@ struct ImageBench {
     }
 
     /// The whole canvas composited on white, averaged to 28 x 28 and inverted when mostly light.
-    static func stretched(_ file: [UInt8], width: Int, height: Int) throws -> [UInt8] {
+    static func stretched(_ file: [UInt8]) throws -> [UInt8] {
         let header = try ImageDecoder.probe(file)
+        let (width, height) = (header.width, header.height)
         var ga: [UInt8] = []
         try ImageDecoder.decode(file, header: header, into: &ga)
         var sums = [Int](repeating: 0, count: 784), counts = [Int](repeating: 0, count: 784)

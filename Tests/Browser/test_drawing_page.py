@@ -45,6 +45,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_until_up(url, tries=200):
+    """True once `url` answers (within tries x 50 ms)."""
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def post(url, body):
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -60,13 +71,7 @@ def doodled():
                                 "--http-cors-origins", f"http://127.0.0.1:{static}"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{http}/"
-    for _ in range(200):
-        try:
-            with urllib.request.urlopen(base + "readyz", timeout=1):
-                break
-        except OSError:
-            time.sleep(0.05)
-    else:
+    if not wait_until_up(base + "readyz"):
         process.kill()
         pytest.fail("doodled did not become ready")
     yield {"base": base, "static_port": static}
@@ -220,12 +225,7 @@ backend doodled
 """)
     proxy = subprocess.Popen(["haproxy", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/doodle/healthz", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.05)
+        assert wait_until_up(f"http://127.0.0.1:{port}/doodle/healthz"), "HAProxy did not come up"
         word, strokes = confident(doodled["base"], ["fish", "star", "cat"])[0]
         canvas = open_page(browser, f"http://127.0.0.1:{port}/doodle/")
         stroke_actions(browser, canvas, strokes).perform()
