@@ -83,6 +83,12 @@ let package = Package(
         // libpng's and libjpeg's own APIs for the tests, which write pictures of every kind clients send.
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        // Durable, bounded storage of captured drawings: an append-only log of checksummed records with group
+        // commit (one fdatasync for everything that arrived during the previous one). Foundation only.
+        .target(
+            name: "DoodleCapture",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "DoodleDataset",
             dependencies: ["DoodleCore", "DoodlePreprocessing", "CZlib"],
@@ -124,6 +130,7 @@ let package = Package(
         .target(
             name: "DoodleServer",
             dependencies: [
+                "DoodleCapture",
                 "DoodleCore",
                 "DoodlePreprocessing",
                 "DoodleEngine",
@@ -149,6 +156,8 @@ let package = Package(
         .target(
             name: "DoodleClient",
             dependencies: [
+                "DoodleCapture",
+                "DoodlePreprocessing",
                 "DoodleWire",
                 "DoodleCore",
                 "DoodleDataset",
@@ -175,6 +184,7 @@ let package = Package(
         .executableTarget(
             name: "doodle",
             dependencies: [
+                "DoodleCapture",
                 "DoodleClient",
                 "DoodleCore",
                 "DoodleDataset",
@@ -231,6 +241,11 @@ let package = Package(
             name: "DoodlePreprocessingTests",
             dependencies: ["DoodlePreprocessing", "DoodleCairoReference", "DoodleDataset", "DoodleTestSupport"],
             exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DoodleCaptureTests",
+            dependencies: ["DoodleCapture"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -22,10 +22,11 @@ protoc --plugin=protoc-gen-swift="$plugin" --proto_path=proto/onnx \
   --swift_opt=Visibility=Internal --swift_out=Sources/DoodleEngine/Generated onnx.proto
 echo "generated Sources/DoodleEngine/Generated/onnx.pb.swift"
 
-# doodled's protocol: Swift messages for the wire module.
+# doodled's protocol and its capture records: Swift messages for the wire module.
 protoc --plugin=protoc-gen-swift="$plugin" --proto_path=proto \
-  --swift_opt=Visibility=Public --swift_out=Sources/DoodleWire/Generated doodle/v1/doodle.proto
-echo "generated Sources/DoodleWire/Generated/doodle/v1/doodle.pb.swift"
+  --swift_opt=Visibility=Public --swift_out=Sources/DoodleWire/Generated doodle/v1/doodle.proto \
+  doodle/capture/v1/capture.proto
+echo "generated Sources/DoodleWire/Generated/doodle/{v1/doodle,capture/v1/capture}.pb.swift"
 
 # gRPC stubs for the Classifier service (messages come from DoodleWire) and the standard health service.
 protoc --plugin=protoc-gen-grpc-swift-2="$grpc_plugin" --proto_path=proto \

@@ -16,6 +16,10 @@ public struct Evaluation: Sendable {
         public var errors: [String: Int] = [:]
         /// Per class label: (drawings, top-1 hits).
         public var perClass: [String: (n: Int, top1: Int)] = [:]
+        /// With `capture`: answers by capture status (`captured`, `full`, ...).
+        public var captures: [String: Int] = [:]
+        /// With `capture`: the ids of the captured drawings.
+        public var captureIDs: [String] = []
 
         public var top1Accuracy: Double { self.drawings == 0 ? 0 : Double(self.top1) / Double(self.drawings) }
         public var top3Accuracy: Double { self.drawings == 0 ? 0 : Double(self.top3) / Double(self.drawings) }
@@ -35,12 +39,15 @@ public struct Evaluation: Sendable {
     public var connections: Int
     /// Requests in flight per connection.
     public var depth: Int
+    /// Send each record's `word` as its capture label (the server stores the drawing for retraining).
+    public var capture: Bool
 
-    public init(host: String, port: Int, connections: Int = 4, depth: Int = 32) {
+    public init(host: String, port: Int, connections: Int = 4, depth: Int = 32, capture: Bool = false) {
         self.host = host
         self.port = port
         self.connections = max(1, connections)
         self.depth = max(1, depth)
+        self.capture = capture
     }
 
     /// Sends every record concurrently and counts top-1/top-3 hits against `word`.
@@ -65,6 +72,7 @@ public struct Evaluation: Sendable {
                     while i < records.count {
                         let record = records[i]
                         var request = Doodle_V1_PredictRequest.with { $0.topK = 3 }
+                        if self.capture { request.captureLabel = record.word ?? "" }
                         switch input {
                         case .strokes:
                             request.strokes = Doodle_V1_Drawing(quickDraw: record.drawing)
@@ -77,6 +85,10 @@ public struct Evaluation: Sendable {
                         r.drawings += 1
                         var entry = r.perClass[label] ?? (0, 0)
                         entry.n += 1
+                        if self.capture {
+                            r.captures[Self.name(response.capture), default: 0] += 1
+                            if response.capture == .captured { r.captureIDs.append(response.captureID) }
+                        }
                         if response.status.code != .ok {
                             r.errors["\(response.status.code)", default: 0] += 1
                         } else {
@@ -100,8 +112,24 @@ public struct Evaluation: Sendable {
                 total.top3 += r.top3
                 total.errors.merge(r.errors, uniquingKeysWith: +)
                 total.perClass.merge(r.perClass) { a, b in (a.n + b.n, a.top1 + b.top1) }
+                total.captures.merge(r.captures, uniquingKeysWith: +)
+                total.captureIDs += r.captureIDs
             }
             return total
+        }
+    }
+}
+
+extension Evaluation {
+    /// A capture status as `doodle eval --capture` prints it.
+    static func name(_ status: Doodle_V1_CaptureStatus) -> String {
+        switch status {
+        case .captured: "captured"
+        case .disabled: "disabled"
+        case .full: "full"
+        case .failed: "failed"
+        case .unsupportedInput: "unsupported_input"
+        default: "none"
         }
     }
 }

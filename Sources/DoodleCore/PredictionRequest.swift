@@ -9,12 +9,17 @@ public struct PredictionRequest: Sendable, Equatable {
     public var candidates: [Int]?
     /// Monotonic time (`DispatchTime.uptimeNanoseconds`) after which the request is answered DEADLINE_EXCEEDED.
     public var deadlineNanos: UInt64?
+    /// What the player was asked to draw, when the client asks for the drawing to be captured for retraining
+    /// (nil: not captured).
+    public var captureLabel: String?
 
-    public init(input: DoodleInput, topK: Int = 5, candidates: [Int]? = nil, deadlineNanos: UInt64? = nil) {
+    public init(input: DoodleInput, topK: Int = 5, candidates: [Int]? = nil, deadlineNanos: UInt64? = nil,
+                captureLabel: String? = nil) {
         self.input = input
         self.topK = topK
         self.candidates = candidates
         self.deadlineNanos = deadlineNanos
+        self.captureLabel = captureLabel
     }
 }
 

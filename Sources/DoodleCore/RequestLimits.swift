@@ -13,6 +13,8 @@ public struct RequestLimits: Sendable, Equatable {
     /// Most pixels (width x height) of one image input, read from its header before anything is decoded: this
     /// bounds the decoder's memory (2 bytes a pixel) whatever the file's size (a decompression bomb is refused).
     public var maxImagePixels = 4_194_304
+    /// Most bytes (UTF-8) of a capture label.
+    public var maxCaptureLabelBytes = 256
 
     public init() {}
 }

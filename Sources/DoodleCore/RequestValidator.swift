@@ -49,6 +49,19 @@ public struct RequestValidator: Sendable {
         guard points > 0 else { throw .invalidArgument("the drawing has no points (every stroke is empty)") }
     }
 
+    /// Checks a capture label: at most `maxCaptureLabelBytes` bytes, no control characters (nil for empty: no
+    /// capture).
+    public func captureLabel(_ label: String) throws(ServiceError) -> String? {
+        guard !label.isEmpty else { return nil }
+        guard label.utf8.count <= self.limits.maxCaptureLabelBytes else {
+            throw .invalidArgument("capture_label has \(label.utf8.count) bytes; the limit is \(self.limits.maxCaptureLabelBytes) (max-capture-label-bytes)")
+        }
+        guard !label.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw .invalidArgument("capture_label has a control character")
+        }
+        return label
+    }
+
     /// Checks one stroke's times: finite values (they are not used otherwise, except to tell `auto` the drawing
     /// is raw).
     public func validateTimes(_ times: some Sequence<Float>, stroke: Int) throws(ServiceError) {

@@ -13,8 +13,9 @@ public struct LoadInputs: Sendable {
 
     public let requests: [Doodle_V1_PredictRequest]
 
-    /// Loads inputs of `kind` from a Quick, Draw! data directory (shared/data/quickdraw).
-    public init(kind: Kind, dataDirectory: String, topK: UInt32 = 5) throws {
+    /// Loads inputs of `kind` from a Quick, Draw! data directory (shared/data/quickdraw); with `capture`, each
+    /// drawing carries its word as its capture label (bitmaps are not captured).
+    public init(kind: Kind, dataDirectory: String, topK: UInt32 = 5, capture: Bool = false) throws {
         func path(_ name: String) -> String { (dataDirectory as NSString).appendingPathComponent(name) }
         var bitmaps: [Doodle_V1_PredictRequest] = []
         var strokes: [Doodle_V1_PredictRequest] = []
@@ -27,7 +28,11 @@ public struct LoadInputs: Sendable {
             let simplified = try DrawingRecord.read(path("simplified.ndjson.gz")).prefix(1500)
             let raw = try DrawingRecord.read(path("raw.ndjson.gz")).prefix(500)
             strokes = (Array(simplified) + Array(raw)).map { r in
-                .with { $0.strokes = Doodle_V1_Drawing(quickDraw: r.drawing); $0.topK = topK }
+                .with {
+                    $0.strokes = Doodle_V1_Drawing(quickDraw: r.drawing)
+                    $0.topK = topK
+                    if capture { $0.captureLabel = r.word ?? "" }
+                }
             }
         }
         switch kind {

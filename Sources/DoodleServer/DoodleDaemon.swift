@@ -1,3 +1,4 @@
+import DoodleCapture
 import DoodleCore
 import DoodleEngine
 import DoodlePreprocessing
@@ -29,6 +30,9 @@ public final class DoodleDaemon: Sendable {
         public var isa: KernelISA?
         /// Longest a drain waits for queued and in-flight requests before closing what is left.
         public var drainTimeout = Duration.seconds(20)
+        /// Where labelled drawings are captured (nil = capture off), and the store's bound in bytes.
+        public var captureDirectory: String?
+        public var captureMaxBytes = 1 << 30
 
         public init() {}
     }
@@ -46,6 +50,8 @@ public final class DoodleDaemon: Sendable {
     private let logger: Logger
     private let reloading = Locked(false)
     private let loopProbes: [EventLoopProbe]
+    /// The capture store (nil = capture off).
+    public let capture: DrawingCapture?
 
     /// The raw-TCP address actually bound.
     public var tcpAddress: SocketAddress? { self.tcp.localAddress }
@@ -56,7 +62,7 @@ public final class DoodleDaemon: Sendable {
 
     private init(configuration: Configuration, batcher: DynamicBatcher, model: ModelSlot, metrics: ServiceMetrics,
                  state: ServingState, group: MultiThreadedEventLoopGroup, tcp: DoodleTCPServer,
-                 grpcServer: DoodleGRPCServer?, httpServer: DoodleHTTPServer?, logger: Logger) {
+                 grpcServer: DoodleGRPCServer?, httpServer: DoodleHTTPServer?, capture: DrawingCapture?, logger: Logger) {
         self.configuration = configuration
         self.batcher = batcher
         self.model = model
@@ -66,6 +72,7 @@ public final class DoodleDaemon: Sendable {
         self.tcp = tcp
         self.grpcServer = grpcServer
         self.httpServer = httpServer
+        self.capture = capture
         self.logger = logger
         self.loopProbes = group.makeIterator().map { EventLoopProbe(loop: $0) }
     }
@@ -87,7 +94,19 @@ public final class DoodleDaemon: Sendable {
             batcher.shutdown()
             throw error
         }
-        let service = PredictionService(batcher: batcher, model: model, metrics: metrics)
+        var capture: DrawingCapture?
+        if let directory = configuration.captureDirectory {
+            do {
+                capture = try DrawingCapture(configuration: CaptureLog.Configuration(directory: directory,
+                                                                                     maxBytes: configuration.captureMaxBytes),
+                                             logger: logger)
+                metrics.attachCapture(capture!.store)
+            } catch {
+                batcher.shutdown()
+                throw error
+            }
+        }
+        let service = PredictionService(batcher: batcher, model: model, metrics: metrics, capture: capture)
         let state = ServingState(.notServing)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
         var tcp: DoodleTCPServer?
@@ -118,6 +137,7 @@ public final class DoodleDaemon: Sendable {
             await grpc?.shutdown()
             try? await http?.close()
             batcher.shutdown()
+            capture?.shutdown()
             try? await group.shutdownGracefully()
             throw error
         }
@@ -133,10 +153,11 @@ public final class DoodleDaemon: Sendable {
             "workers": "\(configuration.batcher.workers)",
             "max_batch": "\(configuration.batcher.maxBatch)",
             "png_inflater": "\(ImageDecoder.inflater)",
+            "capture": "\(configuration.captureDirectory ?? "off")",
         ])
         return DoodleDaemon(configuration: configuration, batcher: batcher, model: model, metrics: metrics,
                             state: state, group: group, tcp: tcp!, grpcServer: grpc, httpServer: http,
-                            logger: logger)
+                            capture: capture, logger: logger)
     }
 
     /// "host:port" for logs.
@@ -168,7 +189,8 @@ public final class DoodleDaemon: Sendable {
         async let grpcDrained: Void? = self.grpcServer?.shutdown(timeout: timeout)
         let drained = await tcpDrained
         _ = await grpcDrained
-        self.batcher.shutdown()
+        self.batcher.shutdown()  // (its last answers' captures are handed over before it returns)
+        self.capture?.shutdown()
         try? await self.httpServer?.close()
         try? await self.group.shutdownGracefully()
         let frames = self.metrics.tcpFrames

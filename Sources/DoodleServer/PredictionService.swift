@@ -5,15 +5,20 @@ import DoodleWire
 /// The one way into a prediction for every transport (raw TCP, gRPC, and any later one): validation against the
 /// serving model, submission to the batcher, the metrics, and the answer. A request is bound at admission to the
 /// model that validated it; it runs on that model and its answer names it, whatever reloads happen meanwhile.
+/// A request with a capture label is answered once its drawing is stored (`DrawingCapture`), or with the reason
+/// it was not.
 public final class PredictionService: Sendable {
     public let batcher: DynamicBatcher
     public let model: ModelSlot
     let metrics: ServiceMetrics
+    /// Where labelled drawings are captured; nil when the daemon runs without capture-dir.
+    let capture: DrawingCapture?
 
-    public init(batcher: DynamicBatcher, model: ModelSlot, metrics: ServiceMetrics) {
+    public init(batcher: DynamicBatcher, model: ModelSlot, metrics: ServiceMetrics, capture: DrawingCapture? = nil) {
         self.batcher = batcher
         self.model = model
         self.metrics = metrics
+        self.capture = capture
     }
 
     /// A validated request, bound to the model it was validated against.
@@ -24,6 +29,8 @@ public final class PredictionService: Sendable {
         let transport: Transport
         /// Monotonic nanoseconds when the transport read it.
         let start: UInt64
+        /// Its capture label and input, when it asks to be captured.
+        let capture: DrawingCapture.Intent?
     }
 
     /// What `admit` decided.
@@ -41,8 +48,9 @@ public final class PredictionService: Sendable {
         let serving = self.model.current
         do {
             let request = try serving.validator.request(from: wire, receivedAt: start)
+            let capture = request.captureLabel.map { DrawingCapture.Intent(label: $0, input: wire.input) }
             return .admitted(Admitted(request: request, requestID: wire.requestID, predictor: serving.predictor,
-                                      transport: transport, start: start))
+                                      transport: transport, start: start, capture: capture))
         } catch {
             return .answered(self.refuse(error, requestID: wire.requestID, transport: transport, receivedAt: start))
         }
@@ -61,10 +69,22 @@ public final class PredictionService: Sendable {
     public func submit(_ admitted: Admitted, caller: Int? = nil,
                        completion: @escaping @Sendable (PredictionOutcome) -> Void) {
         let metrics = self.metrics
-        self.batcher.submit(admitted.request, on: admitted.predictor, caller: caller) { result in
+        let answer: @Sendable (Result<[ScoredClass], ServiceError>, CaptureOutcome) -> Void = { result, capture in
             metrics.requestCompleted(admitted.transport, code: StatusCode(result),
                                      nanos: DispatchTime.now().uptimeNanoseconds &- admitted.start)
-            completion(PredictionOutcome(requestID: admitted.requestID, result: result, predictor: admitted.predictor))
+            if let name = capture.name { metrics.captureCompleted(name) }
+            completion(PredictionOutcome(requestID: admitted.requestID, result: result, predictor: admitted.predictor,
+                                         capture: capture))
+        }
+        guard let intent = admitted.capture else {
+            self.batcher.submit(admitted.request, on: admitted.predictor, caller: caller) { answer($0, .none) }
+            return
+        }
+        let capture = self.capture
+        self.batcher.submit(admitted.request, on: admitted.predictor, caller: caller) { result in
+            guard case .success(let classes) = result else { return answer(result, .none) }
+            guard let capture else { return answer(result, CaptureOutcome(.disabled)) }
+            capture.capture(intent, classes: classes, predictor: admitted.predictor) { answer(result, $0) }
         }
     }
 
@@ -83,9 +103,10 @@ public final class PredictionService: Sendable {
     }
 
     /// Runs an admitted request on the calling thread when the batcher is idle (`DynamicBatcher.runIfIdle`);
-    /// nil when it is not, and then the caller submits it.
+    /// nil when it is not (or the request is to be captured), and then the caller submits it.
     public func runIfIdle(_ admitted: Admitted, caller: Int) -> PredictionOutcome? {
-        guard let result = self.batcher.runIfIdle(admitted.request, on: admitted.predictor, caller: caller) else {
+        // A capture waits for a disk: never on the caller's (event-loop) thread.
+        guard admitted.capture == nil, let result = self.batcher.runIfIdle(admitted.request, on: admitted.predictor, caller: caller) else {
             return nil
         }
         self.metrics.requestCompleted(admitted.transport, code: StatusCode(result),

@@ -1,3 +1,4 @@
+import DoodleCapture
 import DoodleCore
 import Prometheus
 import Synchronization
@@ -36,6 +37,12 @@ public final class ServiceMetrics: BatchObserver, Sendable {
     private let framesWritten: Counter
     private let reloads: [Counter]  // ok, failed
     private let closedByServer: [ConnectionCloseReason: Counter]
+    private let captures: [String: Counter]
+    private let captureBytes: Gauge
+    private let captureMaxBytes: Gauge
+    private let captureRecords: Gauge
+    /// The capture store whose size is read at scrape time (nil: capture off).
+    private let captureStore = Locked<CaptureStore?>(nil)
     /// Raw-TCP frames read and written so far (also exported); a drain is clean when they are equal.
     public let tcpFrames = TCPFrameCounts()
 
@@ -117,6 +124,18 @@ public final class ServiceMetrics: BatchObserver, Sendable {
                 descriptor: descriptor("connections_closed", "total", "Raw-TCP connections doodled closed itself, by reason."),
                 labels: [("reason", reason.rawValue)]))
         })
+        self.captures = Dictionary(uniqueKeysWithValues: CaptureOutcome.names.map { result in
+            (result, registry.makeCounter(
+                descriptor: descriptor("captures", "total",
+                                       "Requests with a capture label, by what became of the capture (captured, disabled, full, failed, unsupported_input)."),
+                labels: [("result", result)]))
+        })
+        self.captureBytes = registry.makeGauge(
+            descriptor: descriptor("capture_used", "bytes", "Bytes the capture store holds (capture-dir)."))
+        self.captureMaxBytes = registry.makeGauge(
+            descriptor: descriptor("capture_max", "bytes", "The capture store's bound (capture-max-bytes; 0 = capture off)."))
+        self.captureRecords = registry.makeGauge(
+            descriptor: descriptor("capture_records", "", "Drawings the capture store holds."))
         self.reloads = ["ok", "failed"].map { result in
             registry.makeCounter(descriptor: descriptor("model_reloads", "total", "Model reloads (SIGHUP), by result."),
                                  labels: [("result", result)])
@@ -137,6 +156,12 @@ public final class ServiceMetrics: BatchObserver, Sendable {
 
     /// doodled closed a raw-TCP connection for `reason`.
     public func connectionClosedByServer(_ reason: ConnectionCloseReason) { self.closedByServer[reason]!.increment() }
+
+    /// A request's capture ended as `result` (a `CaptureOutcome.name`).
+    public func captureCompleted(_ result: String) { self.captures[result]?.increment() }
+
+    /// Reports `store`'s size at every scrape.
+    public func attachCapture(_ store: CaptureStore) { self.captureStore.withLock { $0 = store } }
 
     /// A model reload ended.
     public func reloadFinished(ok: Bool) { self.reloads[ok ? 0 : 1].increment() }
@@ -194,6 +219,12 @@ public final class ServiceMetrics: BatchObserver, Sendable {
     public func render(batcher: DynamicBatcher) -> String {
         self.queueDepth.set(to: Double(batcher.queueDepth))
         self.expectedWait.set(to: Double(batcher.expectedWaitNanos) / 1e9)
+        if let store = self.captureStore.withLock({ $0 }) {
+            let capture = store.statistics
+            self.captureBytes.set(to: Double(capture.bytesUsed))
+            self.captureMaxBytes.set(to: Double(capture.maxBytes))
+            self.captureRecords.set(to: Double(capture.records))
+        }
         let now = batcher.statistics
         let before = self.lastBatcherCounts.withLock { last in
             defer { last = now }

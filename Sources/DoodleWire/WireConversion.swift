@@ -45,7 +45,8 @@ extension RequestValidator {
         let candidates = try self.candidates(indices: wire.candidateIndices, labels: wire.candidateLabels)
         let topK = try self.topK(wire.topK, choices: candidates?.count ?? self.labels.count)
         return PredictionRequest(input: input, topK: topK, candidates: candidates,
-                                 deadlineNanos: RequestValidator.deadline(ms: wire.deadlineMs, now: receivedAt))
+                                 deadlineNanos: RequestValidator.deadline(ms: wire.deadlineMs, now: receivedAt),
+                                 captureLabel: try self.captureLabel(wire.captureLabel))
     }
 }
 

@@ -43,6 +43,9 @@ struct DoodleLoadCommand: AsyncParsableCommand {
     @Option(name: .customLong("budget-ms"), help: "Count the OK answers that came within this many milliseconds (the share of the model's work delivered in time).")
     var budgetMillis: Double?
 
+    @Flag(help: "Send each drawing's word as its capture label (a doodled with capture-dir stores every one).")
+    var capture = false
+
     @Flag(help: "Print the report as JSON.")
     var json = false
 
@@ -73,7 +76,7 @@ struct DoodleLoadCommand: AsyncParsableCommand {
         c.durationSeconds = self.duration
         c.progress = !self.quiet && !self.json
         c.budgetMillis = self.budgetMillis
-        let report = try await LoadGenerator(configuration: c, inputs: LoadInputs(kind: kind, dataDirectory: self.data)).run()
+        let report = try await LoadGenerator(configuration: c, inputs: LoadInputs(kind: kind, dataDirectory: self.data, capture: self.capture)).run()
         if self.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DoodleCapture
 import DoodleClient
 import DoodleCore
 import DoodleDataset
@@ -12,7 +13,7 @@ struct Doodle: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doodle",
         abstract: "Ask a running doodled what a drawing is.",
-        subcommands: [Predict.self, Eval.self, Info.self])
+        subcommands: [Predict.self, Eval.self, Info.self, Captures.self])
 }
 
 struct ServerOption: ParsableArguments {
@@ -152,6 +153,9 @@ struct Eval: AsyncParsableCommand {
         """)
     var input = "strokes"
 
+    @Flag(help: "Send each drawing's word as its capture label: a doodled with capture-dir stores it for retraining.")
+    var capture = false
+
     mutating func run() async throws {
         let records = try DrawingRecord.read(self.file)
         let (host, port) = try self.server.split()
@@ -162,7 +166,8 @@ struct Eval: AsyncParsableCommand {
         default: throw ValidationError("--input must be strokes or image")
         }
         let start = Date()
-        let r = try await Evaluation(host: host, port: port, connections: self.connections, depth: self.depth)
+        let r = try await Evaluation(host: host, port: port, connections: self.connections, depth: self.depth,
+                                     capture: self.capture)
             .run(records, input: input)
         if self.perClass {
             for (label, c) in r.perClass.sorted(by: { $0.key < $1.key }) {
@@ -173,6 +178,37 @@ struct Eval: AsyncParsableCommand {
         print(String(format: "drawings: %d  top-1: %.2f%%  top-3: %.2f%%  (%.1f s)", r.drawings, 100 * r.top1Accuracy,
                      100 * r.top3Accuracy, seconds))
         if !r.errors.isEmpty { print("errors: \(r.errors)") }
+        if self.capture {
+            print("captures: " + r.captures.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+    }
+}
+
+struct Captures: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Work with the drawings a doodled captured (capture-dir).",
+        subcommands: [Export.self])
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the captured drawings as Quick, Draw! ndjson (DIR/captures.ndjson), for `python -m training.prepare --source`.",
+            discussion: "Reads the store without stopping the daemon: every capture acknowledged so far is exported.")
+
+        @Argument(help: "Directory to write captures.ndjson into (created if needed).")
+        var directory: String
+
+        @Option(help: "The capture store: doodled's capture-dir.")
+        var store = "captures"
+
+        mutating func run() async throws {
+            try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
+            let output = URL(fileURLWithPath: self.directory).appendingPathComponent("captures.ndjson")
+            let summary = try CaptureExport(storeDirectory: self.store).write(to: output)
+            var line = "exported \(summary.drawings) drawings from \(summary.store.segments) segments to \(output.path)"
+            if summary.skippedPictures > 0 { line += " (\(summary.skippedPictures) pictures with no drawing found skipped)" }
+            if summary.store.unreadableBytes > 0 { line += " (\(summary.store.unreadableBytes) bytes not yet whole skipped)" }
+            print(line)
+        }
     }
 }
 

@@ -268,6 +268,12 @@ struct BadInputMatrixTests {
                 $0.image = .with { $0.encoded = Data(canvasWithDrawing().png()); $0.pixels = Data(count: 4); $0.width = 2; $0.height = 2 }
             }, on: c)
         },
+        BadInputCase(input: "capture_label of 257 bytes", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.strokes = strokes([[(10, 10), (200, 200)]]); $0.captureLabel = String(repeating: "a", count: 257) }, on: c)
+        },
+        BadInputCase(input: "capture_label with a newline", expected: (.invalidArgument, true)) { c in
+            try answerTo(predict { $0.strokes = strokes([[(10, 10), (200, 200)]]); $0.captureLabel = "cat\ndog" }, on: c)
+        },
         BadInputCase(input: "a valid request sent one byte at a time", expected: (.ok, true)) { c in
             var frame = ByteBuffer()
             writeFrame(try predict { $0.bitmap = Data(count: 784) }.serializedBytes() as [UInt8], into: &frame)

@@ -84,6 +84,17 @@ extension DaemonSettings {
                  \.daemon.requestLimits.maxImageBytes, minimum: 1),
         .integer("max-image-pixels", "Most pixels (width x height) of an image input, read from its header before it is decoded.",
                  \.daemon.requestLimits.maxImagePixels, minimum: 1),
+        .integer("max-capture-label-bytes", "Most bytes of a request's capture_label.",
+                 \.daemon.requestLimits.maxCaptureLabelBytes, minimum: 1),
+        SettingSpec(name: "capture-dir",
+                    help: "Directory where drawings sent with a capture_label are stored for retraining, or 'off' (nothing is captured).",
+                    parse: { text, settings throws(SettingValueError) in
+                        guard !text.isEmpty else { throw SettingValueError(expected: "a directory or 'off'") }
+                        settings.daemon.captureDirectory = text == "off" ? nil : text
+                    },
+                    render: { $0.daemon.captureDirectory ?? "off" }),
+        .integer("capture-max-bytes", "Most bytes the capture store may hold; then captures are refused (answers say so) and predictions go on.",
+                 \.daemon.captureMaxBytes, minimum: 4096),
         .integer("max-connections", "Open raw-TCP connections; more are answered RESOURCE_EXHAUSTED and closed.",
                  \.daemon.connectionLimits.maxConnections, minimum: 1),
         .seconds("idle-timeout", "Seconds a raw-TCP connection with nothing in flight may send nothing.",

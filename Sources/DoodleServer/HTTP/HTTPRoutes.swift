@@ -123,7 +123,7 @@ struct HTTPRoutes: Sendable {
     static func answer(_ outcome: PredictionOutcome) -> Response {
         switch outcome.result {
         case .success(let classes):
-            return Self.json(.ok, JSONPredictAnswer(classes: classes, predictor: outcome.predictor))
+            return Self.json(.ok, JSONPredictAnswer(classes: classes, predictor: outcome.predictor, capture: outcome.capture))
         case .failure(let error):
             var response = Self.json(Self.status(error.code), JSONPredictAnswer(error: error, predictor: outcome.predictor))
             if error.code == .resourceExhausted { response.headers[.retryAfter] = "1" }

@@ -1,7 +1,9 @@
 import DoodleCore
 
 /// The JSON answer to `POST /v1/predict`: `{"predictions": [{"label", "index", "score"}], "model": {"name",
-/// "version"}}`, or `{"error": {"code", "message"}, "model": ...}` (the model that refused it).
+/// "version"}}` (with `"capture"` and `"capture_id"` when the request had a `capture_label`: `captured`,
+/// `disabled`, `full`, `failed` or `unsupported_input`), or `{"error": {"code", "message"}, "model": ...}` (the
+/// model that refused it).
 struct JSONPredictAnswer: Encodable {
     struct Prediction: Encodable {
         var label: String
@@ -22,12 +24,21 @@ struct JSONPredictAnswer: Encodable {
     var predictions: [Prediction]?
     var error: Failure?
     var model: Model
+    var capture: String?
+    var captureID: String?
 
-    init(classes: [ScoredClass], predictor: Predictor) {
+    enum CodingKeys: String, CodingKey {
+        case predictions, error, model, capture
+        case captureID = "capture_id"
+    }
+
+    init(classes: [ScoredClass], predictor: Predictor, capture: CaptureOutcome = .none) {
         self.predictions = classes.map { c in
             Prediction(label: c.index < predictor.labels.count ? predictor.labels[c.index] : "", index: c.index, score: c.score)
         }
         self.model = Model(name: predictor.name, version: predictor.version)
+        self.capture = capture.name
+        self.captureID = capture.id.isEmpty ? nil : capture.id
     }
 
     init(error: ServiceError, predictor: Predictor) {

@@ -7,7 +7,7 @@ import NIOCore
 /// [ts]]` per stroke, so a line of the dataset's ndjson is a valid body: its other fields are ignored), `bitmap`
 /// (base64 of 784 bytes) or `image` (base64 of a PNG or JPEG file, or a `data:image/...;base64,` URL as a
 /// canvas's `toDataURL()` gives it); and optionally `format` (`auto`, `raw`, `simplified`), `top_k`,
-/// `candidates` (labels), `candidate_indices`, `deadline_ms`, `request_id`.
+/// `candidates` (labels), `candidate_indices`, `deadline_ms`, `request_id`, `capture_label`.
 struct JSONPredictRequest: Decodable {
     var drawing: [[[Double]]]?
     var format: String?
@@ -18,6 +18,7 @@ struct JSONPredictRequest: Decodable {
     var candidateIndices: [Int]?
     var deadlineMs: Int?
     var requestID: UInt64?
+    var captureLabel: String?
 
     enum CodingKeys: String, CodingKey {
         case drawing, format, bitmap, image, candidates
@@ -25,6 +26,7 @@ struct JSONPredictRequest: Decodable {
         case candidateIndices = "candidate_indices"
         case deadlineMs = "deadline_ms"
         case requestID = "request_id"
+        case captureLabel = "capture_label"
     }
 
     /// Parses a body, or says (INVALID_ARGUMENT) what in it is not what it should be.
@@ -87,6 +89,7 @@ struct JSONPredictRequest: Decodable {
             wire.deadlineMs = value
         }
         wire.requestID = self.requestID ?? 0
+        wire.captureLabel = self.captureLabel ?? ""
         return wire
     }
 

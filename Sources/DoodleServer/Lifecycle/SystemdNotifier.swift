@@ -3,6 +3,11 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+#if canImport(CoreFoundation)
+// Where Foundation is loaded (release builds optimise the module whole), `timespec`'s members are found through
+// CoreFoundation's copy of the C declaration.
+import CoreFoundation
+#endif
 
 /// Tells the service manager about the daemon's state, as sd_notify(3) does: one datagram per message to the
 /// AF_UNIX socket named by `NOTIFY_SOCKET` (a leading `@` means the abstract namespace). Without

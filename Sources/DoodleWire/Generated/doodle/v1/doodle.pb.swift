@@ -174,6 +174,70 @@ public nonisolated enum Doodle_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseIter
 
 }
 
+/// What became of a request's capture_label.
+public nonisolated enum Doodle_V1_CaptureStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// No capture was asked for (capture_label empty), or the request failed.
+  case unspecified // = 0
+
+  /// Stored durably (written and synced to disk) before this answer was sent: it survives a crash of the server
+  /// or a power cut from now on. capture_id names it.
+  case captured // = 1
+
+  /// The server does not capture (it runs without capture-dir).
+  case disabled // = 2
+
+  /// Not stored: the capture store is full (capture-max-bytes reached, or the disk is full).
+  case full // = 3
+
+  /// Not stored: the store could not write it (an I/O error; the server's log says which).
+  case failed // = 4
+
+  /// Not stored: a 28 x 28 bitmap is not captured; send strokes or a picture of the canvas.
+  case unsupportedInput // = 5
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .captured
+    case 2: self = .disabled
+    case 3: self = .full
+    case 4: self = .failed
+    case 5: self = .unsupportedInput
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .captured: return 1
+    case .disabled: return 2
+    case .full: return 3
+    case .failed: return 4
+    case .unsupportedInput: return 5
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Doodle_V1_CaptureStatus] = [
+    .unspecified,
+    .captured,
+    .disabled,
+    .full,
+    .failed,
+    .unsupportedInput,
+  ]
+
+}
+
 /// One pen stroke: the points in drawing order. x and y have the same length; coordinates are finite with
 /// |v| <= the server's max-coordinate (1,000,000 by default). t (milliseconds since the drawing began) is optional
 /// and, when present, has the same length and finite values; its only use is to tell STROKE_FORMAT_AUTO that the
@@ -288,6 +352,13 @@ public nonisolated struct Doodle_V1_PredictRequest: Sendable {
   /// 0 = no deadline. (It bounds the wait in the queue: an answer the model has started is always sent.)
   public var deadlineMs: UInt32 = 0
 
+  /// Opt-in capture for retraining: the prompt the player was given (what they were asked to draw), at most the
+  /// server's max-capture-label-bytes (256) bytes; empty = do not capture. A server running with capture-dir
+  /// stores the drawing (strokes as sent, or the picture), this label, the answer's top guesses, the model's
+  /// version, the time and a random id - nothing about the client - and says in PredictResponse.capture whether
+  /// it did. Only a successful prediction is captured; a 28 x 28 bitmap is not (it is no longer a drawing).
+  public var captureLabel: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Input: Equatable, Sendable {
@@ -358,6 +429,11 @@ public nonisolated struct Doodle_V1_PredictResponse: Sendable {
   public var modelName: String = String()
 
   public var modelVersion: String = String()
+
+  /// Whether the drawing was captured (see PredictRequest.capture_label), and under which id.
+  public var capture: Doodle_V1_CaptureStatus = .unspecified
+
+  public var captureID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -507,6 +583,10 @@ nonisolated extension Doodle_V1_StatusCode: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OK\0\u{2}\u{3}INVALID_ARGUMENT\0\u{1}DEADLINE_EXCEEDED\0\u{2}\u{4}RESOURCE_EXHAUSTED\0\u{2}\u{5}INTERNAL\0\u{1}UNAVAILABLE\0")
 }
 
+nonisolated extension Doodle_V1_CaptureStatus: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CAPTURE_STATUS_UNSPECIFIED\0\u{1}CAPTURE_STATUS_CAPTURED\0\u{1}CAPTURE_STATUS_DISABLED\0\u{1}CAPTURE_STATUS_FULL\0\u{1}CAPTURE_STATUS_FAILED\0\u{1}CAPTURE_STATUS_UNSUPPORTED_INPUT\0")
+}
+
 nonisolated extension Doodle_V1_Stroke: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Stroke"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}x\0\u{1}y\0\u{1}t\0")
@@ -634,7 +714,7 @@ nonisolated extension Doodle_V1_Image: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Doodle_V1_PredictRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PredictRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}strokes\0\u{1}bitmap\0\u{3}top_k\0\u{3}candidate_indices\0\u{3}candidate_labels\0\u{3}deadline_ms\0\u{1}image\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}strokes\0\u{1}bitmap\0\u{3}top_k\0\u{3}candidate_indices\0\u{3}candidate_labels\0\u{3}deadline_ms\0\u{1}image\0\u{3}capture_label\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -681,6 +761,7 @@ nonisolated extension Doodle_V1_PredictRequest: SwiftProtobuf.Message, SwiftProt
           self.input = .image(v)
         }
       }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.captureLabel) }()
       default: break
       }
     }
@@ -720,6 +801,9 @@ nonisolated extension Doodle_V1_PredictRequest: SwiftProtobuf.Message, SwiftProt
     try { if case .image(let v)? = self.input {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
     } }()
+    if !self.captureLabel.isEmpty {
+      try visitor.visitSingularStringField(value: self.captureLabel, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -730,6 +814,7 @@ nonisolated extension Doodle_V1_PredictRequest: SwiftProtobuf.Message, SwiftProt
     if lhs.candidateIndices != rhs.candidateIndices {return false}
     if lhs.candidateLabels != rhs.candidateLabels {return false}
     if lhs.deadlineMs != rhs.deadlineMs {return false}
+    if lhs.captureLabel != rhs.captureLabel {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -812,7 +897,7 @@ nonisolated extension Doodle_V1_Prediction: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Doodle_V1_PredictResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PredictResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}predictions\0\u{1}status\0\u{3}model_name\0\u{3}model_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}predictions\0\u{1}status\0\u{3}model_name\0\u{3}model_version\0\u{1}capture\0\u{3}capture_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -825,6 +910,8 @@ nonisolated extension Doodle_V1_PredictResponse: SwiftProtobuf.Message, SwiftPro
       case 3: try { try decoder.decodeSingularMessageField(value: &self._status) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.modelName) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.modelVersion) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.capture) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.captureID) }()
       default: break
       }
     }
@@ -850,6 +937,12 @@ nonisolated extension Doodle_V1_PredictResponse: SwiftProtobuf.Message, SwiftPro
     if !self.modelVersion.isEmpty {
       try visitor.visitSingularStringField(value: self.modelVersion, fieldNumber: 5)
     }
+    if self.capture != .unspecified {
+      try visitor.visitSingularEnumField(value: self.capture, fieldNumber: 6)
+    }
+    if !self.captureID.isEmpty {
+      try visitor.visitSingularStringField(value: self.captureID, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -859,6 +952,8 @@ nonisolated extension Doodle_V1_PredictResponse: SwiftProtobuf.Message, SwiftPro
     if lhs._status != rhs._status {return false}
     if lhs.modelName != rhs.modelName {return false}
     if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.capture != rhs.capture {return false}
+    if lhs.captureID != rhs.captureID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -707,7 +707,7 @@ const ProtobufCMessageDescriptor doodle__v1__image__descriptor =
   (ProtobufCMessageInit) doodle__v1__image__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor doodle__v1__predict_request__field_descriptors[8] =
+static const ProtobufCFieldDescriptor doodle__v1__predict_request__field_descriptors[9] =
 {
   {
     "request_id",
@@ -805,11 +805,24 @@ static const ProtobufCFieldDescriptor doodle__v1__predict_request__field_descrip
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "capture_label",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Doodle__V1__PredictRequest, capture_label),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned doodle__v1__predict_request__field_indices_by_name[] = {
   2,   /* field[2] = bitmap */
   4,   /* field[4] = candidate_indices */
   5,   /* field[5] = candidate_labels */
+  8,   /* field[8] = capture_label */
   6,   /* field[6] = deadline_ms */
   7,   /* field[7] = image */
   0,   /* field[0] = request_id */
@@ -819,7 +832,7 @@ static const unsigned doodle__v1__predict_request__field_indices_by_name[] = {
 static const ProtobufCIntRange doodle__v1__predict_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor doodle__v1__predict_request__descriptor =
 {
@@ -829,7 +842,7 @@ const ProtobufCMessageDescriptor doodle__v1__predict_request__descriptor =
   "Doodle__V1__PredictRequest",
   "doodle.v1",
   sizeof(Doodle__V1__PredictRequest),
-  8,
+  9,
   doodle__v1__predict_request__field_descriptors,
   doodle__v1__predict_request__field_indices_by_name,
   1,  doodle__v1__predict_request__number_ranges,
@@ -951,7 +964,7 @@ const ProtobufCMessageDescriptor doodle__v1__prediction__descriptor =
   (ProtobufCMessageInit) doodle__v1__prediction__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor doodle__v1__predict_response__field_descriptors[5] =
+static const ProtobufCFieldDescriptor doodle__v1__predict_response__field_descriptors[7] =
 {
   {
     "request_id",
@@ -1013,8 +1026,34 @@ static const ProtobufCFieldDescriptor doodle__v1__predict_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "capture",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Doodle__V1__PredictResponse, capture),
+    &doodle__v1__capture_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "capture_id",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Doodle__V1__PredictResponse, capture_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned doodle__v1__predict_response__field_indices_by_name[] = {
+  5,   /* field[5] = capture */
+  6,   /* field[6] = capture_id */
   3,   /* field[3] = model_name */
   4,   /* field[4] = model_version */
   1,   /* field[1] = predictions */
@@ -1024,7 +1063,7 @@ static const unsigned doodle__v1__predict_response__field_indices_by_name[] = {
 static const ProtobufCIntRange doodle__v1__predict_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor doodle__v1__predict_response__descriptor =
 {
@@ -1034,7 +1073,7 @@ const ProtobufCMessageDescriptor doodle__v1__predict_response__descriptor =
   "Doodle__V1__PredictResponse",
   "doodle.v1",
   sizeof(Doodle__V1__PredictResponse),
-  5,
+  7,
   doodle__v1__predict_response__field_descriptors,
   doodle__v1__predict_response__field_indices_by_name,
   1,  doodle__v1__predict_response__number_ranges,
@@ -1417,6 +1456,42 @@ const ProtobufCEnumDescriptor doodle__v1__status_code__descriptor =
   doodle__v1__status_code__enum_values_by_name,
   4,
   doodle__v1__status_code__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue doodle__v1__capture_status__enum_values_by_number[6] =
+{
+  { "CAPTURE_STATUS_UNSPECIFIED", "DOODLE__V1__CAPTURE_STATUS__CAPTURE_STATUS_UNSPECIFIED", 0 },
+  { "CAPTURE_STATUS_CAPTURED", "DOODLE__V1__CAPTURE_STATUS__CAPTURE_STATUS_CAPTURED", 1 },
+  { "CAPTURE_STATUS_DISABLED", "DOODLE__V1__CAPTURE_STATUS__CAPTURE_STATUS_DISABLED", 2 },
+  { "CAPTURE_STATUS_FULL", "DOODLE__V1__CAPTURE_STATUS__CAPTURE_STATUS_FULL", 3 },
+  { "CAPTURE_STATUS_FAILED", "DOODLE__V1__CAPTURE_STATUS__CAPTURE_STATUS_FAILED", 4 },
+  { "CAPTURE_STATUS_UNSUPPORTED_INPUT", "DOODLE__V1__CAPTURE_STATUS__CAPTURE_STATUS_UNSUPPORTED_INPUT", 5 },
+};
+static const ProtobufCIntRange doodle__v1__capture_status__value_ranges[] = {
+{0, 0},{0, 6}
+};
+static const ProtobufCEnumValueIndex doodle__v1__capture_status__enum_values_by_name[6] =
+{
+  { "CAPTURE_STATUS_CAPTURED", 1 },
+  { "CAPTURE_STATUS_DISABLED", 2 },
+  { "CAPTURE_STATUS_FAILED", 4 },
+  { "CAPTURE_STATUS_FULL", 3 },
+  { "CAPTURE_STATUS_UNSPECIFIED", 0 },
+  { "CAPTURE_STATUS_UNSUPPORTED_INPUT", 5 },
+};
+const ProtobufCEnumDescriptor doodle__v1__capture_status__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "doodle.v1.CaptureStatus",
+  "CaptureStatus",
+  "Doodle__V1__CaptureStatus",
+  "doodle.v1",
+  6,
+  doodle__v1__capture_status__enum_values_by_number,
+  6,
+  doodle__v1__capture_status__enum_values_by_name,
+  1,
+  doodle__v1__capture_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCMethodDescriptor doodle__v1__classifier__method_descriptors[3] =

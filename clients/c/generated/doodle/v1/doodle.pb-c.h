@@ -76,6 +76,37 @@ typedef enum _Doodle__V1__StatusCode {
   DOODLE__V1__STATUS_CODE__UNAVAILABLE = 14
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(DOODLE__V1__STATUS_CODE)
 } Doodle__V1__StatusCode;
+/*
+ * What became of a request's capture_label.
+ */
+typedef enum _Doodle__V1__CaptureStatus {
+  /*
+   * No capture was asked for (capture_label empty), or the request failed.
+   */
+  DOODLE__V1__CAPTURE_STATUS__CAPTURE_STATUS_UNSPECIFIED = 0,
+  /*
+   * Stored durably (written and synced to disk) before this answer was sent: it survives a crash of the server
+   * or a power cut from now on. capture_id names it.
+   */
+  DOODLE__V1__CAPTURE_STATUS__CAPTURE_STATUS_CAPTURED = 1,
+  /*
+   * The server does not capture (it runs without capture-dir).
+   */
+  DOODLE__V1__CAPTURE_STATUS__CAPTURE_STATUS_DISABLED = 2,
+  /*
+   * Not stored: the capture store is full (capture-max-bytes reached, or the disk is full).
+   */
+  DOODLE__V1__CAPTURE_STATUS__CAPTURE_STATUS_FULL = 3,
+  /*
+   * Not stored: the store could not write it (an I/O error; the server's log says which).
+   */
+  DOODLE__V1__CAPTURE_STATUS__CAPTURE_STATUS_FAILED = 4,
+  /*
+   * Not stored: a 28 x 28 bitmap is not captured; send strokes or a picture of the canvas.
+   */
+  DOODLE__V1__CAPTURE_STATUS__CAPTURE_STATUS_UNSUPPORTED_INPUT = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(DOODLE__V1__CAPTURE_STATUS)
+} Doodle__V1__CaptureStatus;
 
 /* --- messages --- */
 
@@ -175,6 +206,14 @@ struct  Doodle__V1__PredictRequest
    * 0 = no deadline. (It bounds the wait in the queue: an answer the model has started is always sent.)
    */
   uint32_t deadline_ms;
+  /*
+   * Opt-in capture for retraining: the prompt the player was given (what they were asked to draw), at most the
+   * server's max-capture-label-bytes (256) bytes; empty = do not capture. A server running with capture-dir
+   * stores the drawing (strokes as sent, or the picture), this label, the answer's top guesses, the model's
+   * version, the time and a random id - nothing about the client - and says in PredictResponse.capture whether
+   * it did. Only a successful prediction is captured; a 28 x 28 bitmap is not (it is no longer a drawing).
+   */
+  char *capture_label;
   Doodle__V1__PredictRequest__InputCase input_case;
   union {
     Doodle__V1__Drawing *strokes;
@@ -190,7 +229,7 @@ struct  Doodle__V1__PredictRequest
 };
 #define DOODLE__V1__PREDICT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&doodle__v1__predict_request__descriptor) \
-    , 0, 0, 0,NULL, 0,NULL, 0, DOODLE__V1__PREDICT_REQUEST__INPUT__NOT_SET, {0} }
+    , 0, 0, 0,NULL, 0,NULL, 0, (char *)protobuf_c_empty_string, DOODLE__V1__PREDICT_REQUEST__INPUT__NOT_SET, {0} }
 
 
 struct  Doodle__V1__Status
@@ -238,10 +277,15 @@ struct  Doodle__V1__PredictResponse
    */
   char *model_name;
   char *model_version;
+  /*
+   * Whether the drawing was captured (see PredictRequest.capture_label), and under which id.
+   */
+  Doodle__V1__CaptureStatus capture;
+  char *capture_id;
 };
 #define DOODLE__V1__PREDICT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&doodle__v1__predict_response__descriptor) \
-    , 0, 0,NULL, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, 0,NULL, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, DOODLE__V1__CAPTURE_STATUS__CAPTURE_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string }
 
 
 struct  Doodle__V1__ModelInfoRequest
@@ -625,6 +669,7 @@ void doodle__v1__classifier__get_model_info(ProtobufCService *service,
 extern const ProtobufCEnumDescriptor    doodle__v1__stroke_format__descriptor;
 extern const ProtobufCEnumDescriptor    doodle__v1__pixel_format__descriptor;
 extern const ProtobufCEnumDescriptor    doodle__v1__status_code__descriptor;
+extern const ProtobufCEnumDescriptor    doodle__v1__capture_status__descriptor;
 extern const ProtobufCMessageDescriptor doodle__v1__stroke__descriptor;
 extern const ProtobufCMessageDescriptor doodle__v1__drawing__descriptor;
 extern const ProtobufCMessageDescriptor doodle__v1__image__descriptor;
