@@ -1,4 +1,4 @@
-"""Prints bench/run's results side by side and checks them against the [load] and [grpc] bars."""
+"""Prints bench/run's results side by side and checks them against the [load], [grpc] and [peer-triton] bars."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def main(path: str) -> None:
         print(f"CPU: {rows['machine']['cpu']}; doodled kernels: {rows['machine']['kernels']}")
     print(f"{'run':<44}{'ok/s':>10}{'p50 us':>9}{'p90 us':>9}{'p99 us':>9}{'p99.9 us':>10}{'max us':>9}  errors")
     for name, r in rows.items():
-        if "p90Micros" not in r:  # machine line, capacity search and loopback floor: above or in the checks below
+        if "p90Micros" not in r or name.startswith("h2load/"):  # machine line, capacity search, loopback floor, h2load
             continue
         errors = " ".join(f"{k}={v}" for k, v in sorted(r["errors"].items())) or "-"
         print(f"{name:<44}{r['throughputPerSecond']:>10.0f}{r['p50Micros']:>9.0f}{r['p90Micros']:>9.0f}"
@@ -48,7 +48,45 @@ def main(path: str) -> None:
         return (f"Poisson vs uniform p99 at 80 % of {of}: {poisson:.0f} / {uniform:.0f} us = {poisson / uniform:.2f}x "
                 f"(bar <= 1.5x){invalid}", sustained and poisson <= 1.5 * uniform)
 
+    # The servers side by side, one external load generator (h2load, gRPC unary, one real bitmap, same
+    # concurrency), plus doodle-load's rows for doodled's other transports.
+    h2 = {name.split("/")[1]: r for name, r in rows.items() if name.startswith("h2load/")}
+    if h2:
+        print()
+        print("| server | endpoint | load generator | ok/s | p50 us | p99 us | RSS MB (peak) | ready s | top-1, 200 drawings | = onnxruntime | errors |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        doodled = h2.get("doodled", {})
+        for label, r in (("doodled", doodled), ("Python peer (grpcio + onnxruntime)", h2.get("peer")),
+                         ("Triton 2.51 (PyTriton 0.7.0, onnxruntime)", h2.get("triton"))):
+            if not r:
+                continue
+            errors = " ".join(f"{k}={v}" for k, v in sorted(r["errors"].items())) or "none"
+            endpoint = "ModelInfer" if "Triton" in label else "Predict"
+            print(f"| {label} | gRPC unary {endpoint} | h2load -c {r['connections']} -m {r['streams']} | "
+                  f"{r['throughputPerSecond']:,.0f} | {r['p50Micros']:,.0f} | {r['p99Micros']:,.0f} | "
+                  f"{r['rssMB']:.0f} ({r['peakRssMB']:.0f}) | {r['readySeconds']:.2f} | {100 * r['top1']:.1f} % | "
+                  f"{100 * r['agreesWithOnnxruntime']:.0f} % | {errors} (server counted {r['serverOK']:,} OK) |")
+        for name, endpoint, load in (("doodled/tcp/bitmaps/saturated", "raw TCP", "doodle-load 8 x 16"),
+                                     ("doodled/grpc-unary/bitmaps/saturated", "gRPC unary", "doodle-load 4 x 32"),
+                                     ("doodled/http/bitmaps/saturated", "HTTP JSON", "doodle-load 4 x 16")):
+            r = rows.get(name)
+            if r and doodled:
+                errors = " ".join(f"{k}={v}" for k, v in sorted(r["errors"].items())) or "none"
+                print(f"| doodled | {endpoint} | {load} | {r['throughputPerSecond']:,.0f} | {r['p50Micros']:,.0f} | "
+                      f"{r['p99Micros']:,.0f} | (as above) | | {100 * doodled['top1']:.1f} % | | {errors} |")
+
+    triton = h2.get("triton", {})
+    triton_ok = bool(triton) and triton.get("serverOK", 0) > 0 and not triton.get("errors")
+    triton_rate = triton.get("throughputPerSecond", float("nan"))
+    h2_doodled = h2.get("doodled", {}).get("throughputPerSecond", float("nan"))
+    h2_peer = h2.get("peer", {}).get("throughputPerSecond", float("nan"))
+
     checks = [
+        (f"Triton rows correct: {triton.get('serverOK', 0):,} OK counted by Triton, errors {triton.get('errors', 'missing')}",
+         triton_ok),
+        (f"gRPC unary under h2load, doodled vs Triton: {h2_doodled / triton_rate:.1f}x (bar >= 5x)", h2_doodled >= 5 * triton_rate),
+        (f"gRPC unary under h2load, doodled vs the Python peer: {h2_doodled / h2_peer:.1f}x (bar >= 10x)", h2_doodled >= 10 * h2_peer),
+        (f"raw TCP (doodle-load) vs Triton (h2load): {bitmaps / triton_rate:.1f}x (bar >= 10x)", bitmaps >= 10 * triton_rate),
         (f"saturated bitmaps vs peer: {bitmaps / peer_bitmaps:.1f}x (bar >= 10x)", bitmaps >= 10 * peer_bitmaps),
         (f"saturated strokes vs peer: {strokes / peer_strokes:.1f}x (bar >= 10x)", strokes >= 10 * peer_strokes),
         (f"bitmaps {bitmaps:.0f}/s (bar >= 40,000)", bitmaps >= 40_000),

@@ -5,7 +5,9 @@ tutorials build it: a thread-pool grpcio server, one InferenceSession, one image
     python3 bench/peer/server.py --port 7532 [--model models/quickdraw-345/model.onnx] [--workers 8]
 
 It speaks doodle.v1.Classifier (Predict, PredictStream, GetModelInfo), so doodle-load --protocol grpc drives
-it exactly as it drives doodled. Errors use the same gRPC codes.
+it exactly as it drives doodled. Errors use the same gRPC codes. With --metrics-port it serves its answer counts
+(`peer_requests_total{code="OK"}`, and `INVALID_ARGUMENT`) at http://127.0.0.1:PORT/metrics, so that a load
+generator's successes can be checked against the server's own count.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import argparse
 import signal
 import sys
 import threading
+from collections import Counter
 from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import grpc
@@ -42,6 +46,12 @@ class Classifier(pb_grpc.ClassifierServicer):
         self.name, self.version = meta.get("doodle.model_name", model.stem), meta.get("doodle.model_version", "")
         self.quantization = meta.get("doodle.quantization", "")
         self.local = threading.local()
+        self.answers: Counter[str] = Counter()
+        self.answers_lock = threading.Lock()
+
+    def _count(self, code: str) -> None:
+        with self.answers_lock:
+            self.answers[code] += 1
 
     def _renderer(self) -> Renderer:
         if not hasattr(self.local, "renderer"):
@@ -75,15 +85,21 @@ class Classifier(pb_grpc.ClassifierServicer):
 
     def Predict(self, request, context):
         try:
-            return self._predict(request)
+            response = self._predict(request)
         except ValueError as e:
+            self._count("INVALID_ARGUMENT")
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        self._count("OK")
+        return response
 
     def PredictStream(self, request_iterator, context):
         for request in request_iterator:
             try:
-                yield self._predict(request)
+                response = self._predict(request)
+                self._count("OK")
+                yield response
             except ValueError as e:
+                self._count("INVALID_ARGUMENT")
                 yield pb.PredictResponse(request_id=request.request_id,
                                          status=pb.Status(code=pb.INVALID_ARGUMENT, message=str(e)))
 
@@ -93,6 +109,28 @@ class Classifier(pb_grpc.ClassifierServicer):
                                     quantization=self.quantization)
 
 
+def serve_metrics(classifier: Classifier, port: int) -> None:
+    """Answer counts in Prometheus' text form, on a thread of their own."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            with classifier.answers_lock:
+                counts = dict(classifier.answers)
+            body = "".join(f'peer_requests_total{{code="{code}"}} {counts.get(code, 0)}\n'
+                           for code in ("OK", "INVALID_ARGUMENT")).encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/plain; version=0.0.4")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1")
@@ -100,9 +138,13 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=REPO / "models" / "quickdraw-345" / "model.onnx")
     ap.add_argument("--workers", type=int, default=8, help="grpcio thread-pool size")
     ap.add_argument("--ort-threads", type=int, default=1, help="onnxruntime intra-op threads per run")
+    ap.add_argument("--metrics-port", type=int, help="serve answer counts at http://127.0.0.1:PORT/metrics")
     args = ap.parse_args()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers))
-    pb_grpc.add_ClassifierServicer_to_server(Classifier(args.model, args.ort_threads), server)
+    classifier = Classifier(args.model, args.ort_threads)
+    pb_grpc.add_ClassifierServicer_to_server(classifier, server)
+    if args.metrics_port:
+        serve_metrics(classifier, args.metrics_port)
     health_servicer = health.HealthServicer()
     for service in ("", "doodle.v1.Classifier"):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
