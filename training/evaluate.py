@@ -5,6 +5,11 @@
 FILE: ndjson(.gz) of simplified or raw drawings (raw ones are normalised first, as the daemon does), or an npz of
 bitmaps (``images``, ``labels``). ``--validation`` scores the deterministic validation split of the shared data
 instead. ``--json OUT`` writes the numbers; ``--confusion-png OUT`` draws the confusion matrix.
+
+An int8 model is scored with onnxruntime's graph optimisations off: it then runs the model's QuantizeLinear,
+DequantizeLinear and float operators as written, the same arithmetic on any CPU. Optimised, onnxruntime fuses
+them into int8 kernels whose AVX2 form (``vpmaddubsw``) saturates, so its figures would depend on the CPU
+(about 2 points of top-1 lower on an AVX2-only machine); ``--fused-int8`` asks for those kernels anyway.
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ from . import data as qd
 from .train import render_all, split
 
 
-def predict(model: Path, images: np.ndarray, threads: int = 2) -> np.ndarray:
-    """Probabilities (N x classes) from onnxruntime for N x 784 uint8 images."""
+def predict(model: Path, images: np.ndarray, threads: int = 2, fused_int8: bool = False) -> np.ndarray:
+    """Probabilities (N x classes) from onnxruntime for N x 784 uint8 images, with the model's operators as written
+    (the same on every CPU) unless ``fused_int8`` (onnxruntime's int8 kernels: CPU-dependent, see the module doc)."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
+    if not fused_int8:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
     out_name = "probabilities" if any(o.name == "probabilities" for o in sess.get_outputs()) else sess.get_outputs()[0].name
     x = images.astype(np.float32).reshape(-1, 1, 28, 28) / 255.0
@@ -86,6 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--confusion-png", type=Path)
     ap.add_argument("--quiet", action="store_true", help="no per-class table")
+    ap.add_argument("--fused-int8", action="store_true",
+                    help="use onnxruntime's fused int8 kernels (their AVX2 form saturates: figures depend on the CPU)")
     args = ap.parse_args(argv)
     categories = qd.load_categories()
     if args.validation:
@@ -95,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         images, labels = load_labelled(args.files, categories)
     else:
         ap.error("give FILE(s) or --validation")
-    r = report(predict(args.model, images), labels, categories)
+    r = report(predict(args.model, images, fused_int8=args.fused_int8), labels, categories)
     if not args.quiet:
         print(f"{'class':<28}{'n':>6}{'top-1':>8}{'top-3':>8}")
         for row in sorted(r["per_class"], key=lambda x: (-x["top1"], x["class"])):

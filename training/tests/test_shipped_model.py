@@ -45,3 +45,19 @@ def test_scores_a_fixed_handful_of_drawings_correctly():
     sess = ort.InferenceSession(str(MODEL / "model.onnx"), opts, providers=["CPUExecutionProvider"])
     probs = sess.run(["probabilities"], {"image": x})[0]
     assert [categories[i] for i in probs.argmax(1)] == [d["word"] for d in drawings]
+
+
+def test_model_card_figures_reproduce_with_its_own_command():
+    """MODEL.md's int8 top-1 / top-3 come out of `python -m training.evaluate --validation` to 0.1 point, on any CPU
+    (the evaluation runs the model's own operators, not onnxruntime's CPU-dependent fused int8 kernels)."""
+    import re
+
+    from training.evaluate import predict, report
+    from training.train import render_all, split
+
+    card = (MODEL / "MODEL.md").read_text()
+    top1, top3 = map(float, re.search(r"\*\*int8 \(shipped\)\*\* \| \*\*([\d.]+) %\*\* \| \*\*([\d.]+) %\*\*", card).groups())
+    categories = qd.load_categories()
+    _, _, va_s, va_l, _, _ = split(qd.load(qd.default_sources(), categories), 20)
+    r = report(predict(MODEL / "model.onnx", render_all(va_s)), np.asarray(va_l), categories)
+    assert abs(100 * r["top1"] - top1) <= 0.1 and abs(100 * r["top3"] - top3) <= 0.1, (r["top1"], r["top3"], top1, top3)
