@@ -37,10 +37,11 @@ public struct CaptureExport {
         defer { try? handle.close() }
         var summary = Summary()
         let tracer = CanvasTracer()
+        let formatter = Self.timestampFormatter()
         var buffer = Data()
         summary.store = try CaptureLogReader(directory: self.storeDirectory).forEachRecord { payload in
             let record = try Doodle_Capture_V1_CapturedDrawing(serializedBytes: payload)
-            guard let line = Self.line(record, tracer: tracer) else {
+            guard let line = Self.line(record, tracer: tracer, formatter: formatter) else {
                 summary.skippedPictures += 1
                 return
             }
@@ -58,7 +59,7 @@ public struct CaptureExport {
     }
 
     /// One capture as a line of Quick, Draw! ndjson (nil for a picture with no drawing found on it).
-    static func line(_ record: Doodle_Capture_V1_CapturedDrawing, tracer: CanvasTracer) -> String? {
+    static func line(_ record: Doodle_Capture_V1_CapturedDrawing, tracer: CanvasTracer, formatter: DateFormatter) -> String? {
         var drawing = "["
         switch record.input {
         case .strokes(let strokes):
@@ -83,7 +84,7 @@ public struct CaptureExport {
         let fields: [(String, String)] = [
             ("word", Self.quoted(record.label)),
             ("key_id", Self.quoted(record.id)),
-            ("timestamp", Self.quoted(Self.timestamp(milliseconds: record.timestampMs))),
+            ("timestamp", Self.quoted(formatter.string(from: Date(timeIntervalSince1970: Double(record.timestampMs) / 1000)) + " UTC")),
             ("recognized", recognized ? "true" : "false"),
             ("model", Self.quoted("\(record.modelName) v\(record.modelVersion)")),
             ("drawing", drawing),
@@ -98,13 +99,13 @@ public struct CaptureExport {
         }.joined(separator: ",") + "]"
     }
 
-    /// "2017-03-28 16:00:32.59571 UTC"-style, as Google's ndjson files write it.
-    static func timestamp(milliseconds: Int64) -> String {
+    /// Formats times "2017-03-28 16:00:32.595"-style (add " UTC"), as Google's ndjson files write them.
+    static func timestampFormatter() -> DateFormatter {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyy-MM-dd HH:mm:ss.SSS"
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000)) + " UTC"
+        return formatter
     }
 
     /// A JSON string.

@@ -86,7 +86,7 @@ public struct Evaluation: Sendable {
                         var entry = r.perClass[label] ?? (0, 0)
                         entry.n += 1
                         if self.capture {
-                            r.captures[Self.name(response.capture), default: 0] += 1
+                            r.captures[response.capture.name ?? "none", default: 0] += 1
                             if response.capture == .captured { r.captureIDs.append(response.captureID) }
                         }
                         if response.status.code != .ok {
@@ -116,20 +116,6 @@ public struct Evaluation: Sendable {
                 total.captureIDs += r.captureIDs
             }
             return total
-        }
-    }
-}
-
-extension Evaluation {
-    /// A capture status as `doodle eval --capture` prints it.
-    static func name(_ status: Doodle_V1_CaptureStatus) -> String {
-        switch status {
-        case .captured: "captured"
-        case .disabled: "disabled"
-        case .full: "full"
-        case .failed: "failed"
-        case .unsupportedInput: "unsupported_input"
-        default: "none"
         }
     }
 }

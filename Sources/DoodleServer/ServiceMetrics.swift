@@ -1,5 +1,6 @@
 import DoodleCapture
 import DoodleCore
+import DoodleWire
 import Prometheus
 import Synchronization
 
@@ -124,7 +125,7 @@ public final class ServiceMetrics: BatchObserver, Sendable {
                 descriptor: descriptor("connections_closed", "total", "Raw-TCP connections doodled closed itself, by reason."),
                 labels: [("reason", reason.rawValue)]))
         })
-        self.captures = Dictionary(uniqueKeysWithValues: CaptureOutcome.names.map { result in
+        self.captures = Dictionary(uniqueKeysWithValues: Doodle_V1_CaptureStatus.outcomes.compactMap(\.name).map { result in
             (result, registry.makeCounter(
                 descriptor: descriptor("captures", "total",
                                        "Requests with a capture label, by what became of the capture (captured, disabled, full, failed, unsupported_input)."),

@@ -91,13 +91,7 @@ extension Doodle_V1_PredictResponse {
         switch result {
         case .success(let classes):
             self.status = .with { $0.code = .ok }
-            self.predictions = classes.map { c in
-                Doodle_V1_Prediction.with {
-                    $0.classIndex = UInt32(c.index)
-                    $0.label = c.index < predictor.labels.count ? predictor.labels[c.index] : ""
-                    $0.score = c.score
-                }
-            }
+            self.predictions = Doodle_V1_Prediction.list(classes, predictor: predictor)
         case .failure(let error):
             self.status = .with {
                 $0.code = Doodle_V1_StatusCode(error.code)
@@ -116,6 +110,37 @@ extension Doodle_V1_PredictResponse {
             }
         }
     }
+}
+
+extension Doodle_V1_Prediction {
+    /// `classes` on the wire, best first, each with its label from `predictor`.
+    public static func list(_ classes: [ScoredClass], predictor: Predictor) -> [Doodle_V1_Prediction] {
+        classes.map { c in
+            Doodle_V1_Prediction.with {
+                $0.classIndex = UInt32(c.index)
+                $0.label = c.index < predictor.labels.count ? predictor.labels[c.index] : ""
+                $0.score = c.score
+            }
+        }
+    }
+}
+
+extension Doodle_V1_CaptureStatus {
+    /// The status as the HTTP API, the metrics and `doodle eval --capture` name it: `captured`, `disabled`, `full`,
+    /// `failed`, `unsupported_input` (nil when no capture was asked for).
+    public var name: String? {
+        switch self {
+        case .captured: "captured"
+        case .disabled: "disabled"
+        case .full: "full"
+        case .failed: "failed"
+        case .unsupportedInput: "unsupported_input"
+        default: nil
+        }
+    }
+
+    /// Every status a capture can end with.
+    public static let outcomes: [Doodle_V1_CaptureStatus] = [.captured, .disabled, .full, .failed, .unsupportedInput]
 }
 
 extension Doodle_V1_ModelInfoResponse {

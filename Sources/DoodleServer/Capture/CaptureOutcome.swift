@@ -14,19 +14,6 @@ public struct CaptureOutcome: Sendable, Equatable {
     /// Nothing was asked for (or the request failed).
     public static let none = CaptureOutcome(.unspecified)
 
-    /// The status as the HTTP API and the metrics name it: `captured`, `disabled`, `full`, `failed`,
-    /// `unsupported_input` (nil for none).
-    public var name: String? {
-        switch self.status {
-        case .captured: "captured"
-        case .disabled: "disabled"
-        case .full: "full"
-        case .failed: "failed"
-        case .unsupportedInput: "unsupported_input"
-        default: nil
-        }
-    }
-
-    /// Every name `name` can give, for the metrics' labels.
-    static let names = ["captured", "disabled", "full", "failed", "unsupported_input"]
+    /// The status as the HTTP API and the metrics name it (nil for none).
+    public var name: String? { self.status.name }
 }

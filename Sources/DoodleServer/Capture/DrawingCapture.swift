@@ -60,13 +60,7 @@ public final class DrawingCapture: Sendable {
         record.timestampMs = Int64((Date().timeIntervalSince1970 * 1000).rounded())
         record.modelName = predictor.name
         record.modelVersion = predictor.version
-        record.guesses = classes.map { c in
-            Doodle_V1_Prediction.with {
-                $0.classIndex = UInt32(c.index)
-                $0.label = c.index < predictor.labels.count ? predictor.labels[c.index] : ""
-                $0.score = c.score
-            }
-        }
+        record.guesses = Doodle_V1_Prediction.list(classes, predictor: predictor)
         guard let payload: [UInt8] = try? record.serializedBytes() else {
             completion(CaptureOutcome(.failed))
             return
