@@ -8,6 +8,17 @@ import math
 import numpy as np
 
 
+def partial(strokes: list, rng: np.random.Generator, min_fraction: float = 0.4) -> list:
+    """The drawing as it stood part-way through: its first k strokes, k drawn uniformly from
+    ``ceil(min_fraction * n)`` to ``n - 1`` (a game often asks before the player has finished). A one-stroke
+    drawing is returned whole."""
+    n = len(strokes)
+    if n < 2:
+        return strokes
+    k = int(rng.integers(max(1, math.ceil(min_fraction * n)), n))
+    return strokes[:k]
+
+
 def augment(strokes: list, rng: np.random.Generator, strength: float = 1.0, p_flip: float = 0.0) -> list:
     """A randomly distorted copy of a simplified drawing, renormalised to 0..255 integer coordinates.
 

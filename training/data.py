@@ -4,7 +4,9 @@ Sources (any mix):
 - an ndjson(.gz) file of simplified or raw drawings (raw ones are normalised with ``normalize``);
 - a directory of Google's per-class files (``*.ndjson``/``*.ndjson.gz`` and/or ``*.npy`` numpy_bitmap);
 - an npz of bitmaps (``images``, ``labels``) like ``shared/data/quickdraw/bitmaps.npz``;
-- an http(s) URL prefix of Google's bucket folder, fetched per class (``<prefix><class>.ndjson`` or ``.npy``).
+- an http(s) URL prefix of Google's bucket folder, fetched per class (``<prefix><class>.ndjson`` or ``.npy``);
+- any of these prefixed ``train:``: its drawings are for training only and never enter the validation split (the
+  pictures traced through the daemon's image path, ``TRACED_PICTURES``, are read this way).
 Train/validation split is stratified by class and ordered by a stable hash of ``key_id`` (``validation_keys``).
 """
 
@@ -26,6 +28,8 @@ from .normalize import looks_simplified, normalize
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data" / "quickdraw"
+TRACED_PICTURES = REPO / "training" / "data" / "extra-images-128-traced.ndjson.gz"
+TRAIN_ONLY = "train:"
 
 
 def load_categories(path: Path | None = None) -> list[str]:
@@ -68,6 +72,8 @@ class Dataset:
     stroke_keys: list = field(default_factory=list)
     bitmaps: np.ndarray = field(default_factory=lambda: np.zeros((0, 784), np.uint8))
     bitmap_labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    train_only_strokes: list = field(default_factory=list)
+    train_only_labels: list = field(default_factory=list)
 
 
 def _open_text(src: str):
@@ -133,6 +139,8 @@ def load(sources: list[str], categories: list[str], max_per_class: int | None = 
     index = {c: i for i, c in enumerate(categories)}
     records: dict[str, tuple] = {}
     bitmaps, bitmap_labels = [], []
+    train_only = [s[len(TRAIN_ONLY):] for s in sources if s.startswith(TRAIN_ONLY)]
+    sources = [s for s in sources if not s.startswith(TRAIN_ONLY)]
     for src in sources:
         if src.startswith(("http://", "https://")) and src.endswith("/"):
             kind = "npy" if "numpy_bitmap" in src else "ndjson"
@@ -172,9 +180,23 @@ def load(sources: list[str], categories: list[str], max_per_class: int | None = 
     if bitmaps:
         ds.bitmaps = np.concatenate(bitmaps)
         ds.bitmap_labels = np.concatenate(bitmap_labels)
+    if train_only:
+        extra = load(train_only, categories, max_per_class)
+        ds.train_only_strokes = extra.strokes + extra.train_only_strokes
+        ds.train_only_labels = extra.stroke_labels + extra.train_only_labels
+        if len(extra.bitmaps):
+            ds.bitmaps = np.concatenate([ds.bitmaps, extra.bitmaps])
+            ds.bitmap_labels = np.concatenate([ds.bitmap_labels, extra.bitmap_labels])
     return ds
 
 
 def default_sources() -> list[str]:
-    """The shared sample: simplified and raw strokes for 345 classes plus bitmaps for 48."""
-    return [str(SHARED / "raw.ndjson.gz"), str(SHARED / "simplified.ndjson.gz"), str(SHARED / "bitmaps.npz")]
+    """The shared sample: simplified and raw strokes for 345 classes (plus 125 more monkeys), bitmaps for 54
+    classes (``bitmaps.npz`` and ``extra-bitmaps.npz``), and, for training only, the 1,721 canvas pictures of
+    ``extra-images-128.npz`` as the daemon traces them (``TRACED_PICTURES``, made by ``training.trace_pictures``).
+    Files missing from an older copy of the sample are skipped."""
+    names = ["raw.ndjson.gz", "simplified.ndjson.gz", "extra-simplified.ndjson.gz", "bitmaps.npz",
+             "extra-bitmaps.npz"]
+    required = {"raw.ndjson.gz", "simplified.ndjson.gz", "bitmaps.npz"}
+    out = [str(SHARED / n) for n in names if n in required or (SHARED / n).exists()]
+    return out + ([TRAIN_ONLY + str(TRACED_PICTURES)] if TRACED_PICTURES.exists() else [])

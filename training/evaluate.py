@@ -6,10 +6,12 @@ FILE: ndjson(.gz) of simplified or raw drawings (raw ones are normalised first, 
 bitmaps (``images``, ``labels``). ``--validation`` scores the deterministic validation split of the shared data
 instead. ``--json OUT`` writes the numbers; ``--confusion-png OUT`` draws the confusion matrix.
 
-An int8 model is scored with onnxruntime's graph optimisations off: it then runs the model's QuantizeLinear,
-DequantizeLinear and float operators as written, the same arithmetic on any CPU. Optimised, onnxruntime fuses
-them into int8 kernels whose AVX2 form (``vpmaddubsw``) saturates, so its figures would depend on the CPU
-(about 2 points of top-1 lower on an AVX2-only machine); ``--fused-int8`` asks for those kernels anyway.
+An int8 (QDQ) model is scored with ``training.int8_reference``: exact integer arithmetic, the bits doodled's engine
+computes, the same on any CPU. ``--onnxruntime`` runs it on onnxruntime with graph optimisations off instead (its
+QuantizeLinear, DequantizeLinear and float operators as written: CPU-independent up to float rounding), and
+``--fused-int8`` on onnxruntime's fused int8 kernels, whose AVX2 form (``vpmaddubsw``) saturates, so figures taken
+with them depend on the CPU (about 2 points of top-1 lower on an AVX2-only machine). A float model always runs on
+onnxruntime.
 """
 
 from __future__ import annotations
@@ -26,9 +28,22 @@ from . import data as qd
 from .train import render_all, split
 
 
-def predict(model: Path, images: np.ndarray, threads: int = 2, fused_int8: bool = False) -> np.ndarray:
-    """Probabilities (N x classes) from onnxruntime for N x 784 uint8 images, with the model's operators as written
-    (the same on every CPU) unless ``fused_int8`` (onnxruntime's int8 kernels: CPU-dependent, see the module doc)."""
+def is_quantized(model: Path) -> bool:
+    """Whether the model is a QDQ int8 model (it has a QuantizeLinear)."""
+    import onnx
+
+    return any(n.op_type == "QuantizeLinear" for n in onnx.load(str(model)).graph.node)
+
+
+def predict(model: Path, images: np.ndarray, threads: int = 2, fused_int8: bool = False,
+            onnxruntime: bool = False) -> np.ndarray:
+    """Probabilities (N x classes) for N x 784 uint8 images. An int8 model runs on the exact-integer reference
+    unless ``onnxruntime`` (its operators as written) or ``fused_int8`` (onnxruntime's int8 kernels: CPU-dependent,
+    see the module doc); a float model runs on onnxruntime."""
+    if not (fused_int8 or onnxruntime) and is_quantized(model):
+        from .int8_reference import Int8Reference
+
+        return Int8Reference(model).probabilities(images)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     if not fused_int8:
@@ -37,6 +52,14 @@ def predict(model: Path, images: np.ndarray, threads: int = 2, fused_int8: bool 
     out_name = "probabilities" if any(o.name == "probabilities" for o in sess.get_outputs()) else sess.get_outputs()[0].name
     x = images.astype(np.float32).reshape(-1, 1, 28, 28) / 255.0
     return np.concatenate([sess.run([out_name], {"image": x[i : i + 512]})[0] for i in range(0, len(x), 512)])
+
+
+def first_strokes(drawings: list, fraction: float) -> list:
+    """Each drawing cut to its first ``ceil(fraction * strokes)`` strokes: the drawing part-way through, as a game
+    that asks early sees it."""
+    import math
+
+    return [d[: max(1, math.ceil(fraction * len(d)))] for d in drawings]
 
 
 def load_labelled(files: list[str], categories: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +73,7 @@ def load_labelled(files: list[str], categories: list[str]) -> tuple[np.ndarray, 
 
 
 def report(probs: np.ndarray, labels: np.ndarray, categories: list[str]) -> dict:
-    order = np.argsort(-probs, axis=1)
+    order = np.argsort(-probs, axis=1, kind="stable")  # ties: the lower class index first, as doodled ranks
     top1 = order[:, 0] == labels
     top3 = (order[:, :3] == labels[:, None]).any(axis=1)
     per_class = []
@@ -94,18 +117,26 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--confusion-png", type=Path)
     ap.add_argument("--quiet", action="store_true", help="no per-class table")
+    ap.add_argument("--first-strokes", type=float, metavar="FRACTION",
+                    help="score each drawing cut to its first FRACTION of strokes (rounded up; an unfinished drawing)")
+    ap.add_argument("--onnxruntime", action="store_true",
+                    help="run an int8 model on onnxruntime with graph optimisations off, not the exact reference")
     ap.add_argument("--fused-int8", action="store_true",
                     help="use onnxruntime's fused int8 kernels (their AVX2 form saturates: figures depend on the CPU)")
     args = ap.parse_args(argv)
     categories = qd.load_categories()
     if args.validation:
         _, _, va_s, va_l, _, _ = split(qd.load(qd.default_sources(), categories), 20)
+        if args.first_strokes:
+            va_s = first_strokes(va_s, args.first_strokes)
         images, labels = render_all(va_s), np.asarray(va_l)
     elif args.files:
+        if args.first_strokes:
+            ap.error("--first-strokes works with --validation")
         images, labels = load_labelled(args.files, categories)
     else:
         ap.error("give FILE(s) or --validation")
-    r = report(predict(args.model, images, fused_int8=args.fused_int8), labels, categories)
+    r = report(predict(args.model, images, fused_int8=args.fused_int8, onnxruntime=args.onnxruntime), labels, categories)
     if not args.quiet:
         print(f"{'class':<28}{'n':>6}{'top-1':>8}{'top-3':>8}")
         for row in sorted(r["per_class"], key=lambda x: (-x["top1"], x["class"])):

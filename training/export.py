@@ -3,6 +3,8 @@
     python -m training.export --checkpoint training/runs/main/model.pt --out training/runs/main/model-float.onnx
 
 Input ``image``: float32 N x 1 x 28 x 28, pixel / 255. Outputs ``logits`` and ``probabilities`` (N x classes).
+``--temperature T`` divides the last layer's weights and bias by T, so the softmax is temperature-scaled
+(``training.calibrate`` fits T); the ranking is unchanged and the model keeps the same operators.
 """
 
 from __future__ import annotations
@@ -47,15 +49,21 @@ def set_metadata(model: onnx.ModelProto, categories: list[str], version: str, ex
         model.metadata_props.add(key=k, value=v)
 
 
-def export(checkpoint: Path, out: Path, version: str) -> None:
+def export(checkpoint: Path, out: Path, version: str, temperature: float = 1.0) -> None:
     model, state = load_checkpoint(checkpoint)
-    net = _WithSoftmax(fold_batchnorm(model)).eval()
+    body = fold_batchnorm(model)
+    if temperature != 1.0:
+        last = [m for m in body if isinstance(m, nn.Linear)][-1]
+        with torch.no_grad():
+            last.weight.div_(temperature)
+            last.bias.div_(temperature)
+    net = _WithSoftmax(body).eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(net, (torch.zeros(1, 1, 28, 28),), str(out), input_names=["image"],
                       output_names=["logits", "probabilities"], opset_version=17, dynamo=False,
                       dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}, "probabilities": {0: "N"}})
     m = onnx.load(str(out))
-    set_metadata(m, state["categories"], version)
+    set_metadata(m, state["categories"], version, {"doodle.temperature": f"{temperature:.4f}"})
     onnx.checker.check_model(m)
     onnx.save(m, str(out))
     print(f"wrote {out} (epoch {state['epoch']}, val top-1 {state['val_top1']:.4f})")
@@ -66,8 +74,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--checkpoint", required=True, type=Path)
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--version", default="1")
+    ap.add_argument("--temperature", type=float, default=1.0)
     args = ap.parse_args(argv)
-    export(args.checkpoint, args.out, args.version)
+    export(args.checkpoint, args.out, args.version, args.temperature)
 
 
 if __name__ == "__main__":

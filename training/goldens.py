@@ -1,10 +1,12 @@
-"""Golden outputs from onnxruntime, so the Swift engine's tests need no Python.
+"""Golden outputs from the exact-integer reference (``training.int8_reference``), so the Swift engine's tests need
+no Python and hold every kernel path to the same bits on any CPU.
 
     python -m training.goldens --model models/quickdraw-345/model.onnx --out Tests/DoodleEngineTests/Fixtures/quickdraw-345
 
 Writes ``images.u8`` (count x 784 bytes, real validation drawings rendered exactly as the daemon renders them),
-``logits.u8`` (count x classes: the model's quantised logits as onnxruntime computes them, single-threaded) and
-``golden.json`` (counts, the logits' scale and zero point, onnxruntime's version).
+``logits.u8`` (count x classes: the model's quantised logits, computed with exact integer arithmetic) and
+``golden.json`` (counts, the logits' scale and zero point, what computed them). onnxruntime's fused int8 kernels
+give the same bits only on a CPU with VNNI (their AVX2 form saturates), so they are not used.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from . import data as qd
+from .int8_reference import Int8Reference
 from .train import render_all, split
 
 
@@ -31,25 +33,14 @@ def logits_quantization(model_path: Path) -> tuple[float, int]:
     raise ValueError("no DequantizeLinear produces 'logits'")
 
 
-def ort_quantized_logits(model_path: Path, images: np.ndarray) -> np.ndarray:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
-    scale, zp = logits_quantization(model_path)
-    x = images.astype(np.float32).reshape(-1, 1, 28, 28) / 255.0
-    logits = np.concatenate([sess.run(["logits"], {"image": x[i : i + 256]})[0] for i in range(0, len(x), 256)])
-    q = np.rint(logits / np.float32(scale)) + zp
-    return np.clip(q, 0, 255).astype(np.uint8)
-
-
 def write_goldens(model_path: Path, images: np.ndarray, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    logits = ort_quantized_logits(model_path, images)
+    logits = Int8Reference(model_path).logit_codes(images)
     scale, zp = logits_quantization(model_path)
     images.astype(np.uint8).tofile(out / "images.u8")
     logits.tofile(out / "logits.u8")
     meta = {"count": int(len(images)), "classes": int(logits.shape[1]), "logits_scale": scale, "logits_zero_point": zp,
-            "onnxruntime": ort.__version__, "model": str(model_path)}
+            "computed_by": "training.int8_reference (exact integer arithmetic)", "model": str(model_path)}
     (out / "golden.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {len(images)} goldens to {out}")
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from . import data as qd
-from .evaluate import draw_confusion, predict, report
+from .evaluate import draw_confusion, first_strokes, predict, report
 from .export import load_checkpoint
 from .model import count_macs
 from .train import render_all, split
@@ -32,6 +32,30 @@ def layer_table(model) -> list[str]:
     return rows
 
 
+def calibration_section(path: Path | None) -> list[str]:
+    """The card's section on how far scores can be trusted, from training.ship's calibration.json."""
+    if path is None or not path.exists():
+        return []
+    c = json.loads(path.read_text())
+    before, shipped = c["untempered"], c["shipped"]
+    pct = lambda v: f"{100 * v:.1f} %"
+    return [
+        "## Scores and calibration (int8, validation)",
+        "",
+        "A score is the softmax of the logits. The training's label smoothing leaves them under-confident, so the",
+        f"shipped model divides its logits by a temperature of **{c['temperature']:.3f}** (fitted by `python -m",
+        "training.calibrate` on the validation drawings, baked into the last layer; the ranking is unchanged).",
+        f"Expected calibration error (15 bins): **{pct(before['ece'])}** without it, **{pct(before['ece_with_temperature_cross_fitted'])}**",
+        f"with it, cross-fitted (fitted on half the drawings, measured on the other half); {pct(shipped['ece'])} for the shipped",
+        "model on all of them.",
+        "",
+        "| top score | share of answers | of those, right |",
+        "|---|---|---|",
+        *[f"| > {b['threshold']} | {pct(b['share'])} | {pct(b['accuracy'])} |" for b in shipped["bands"]],
+        "",
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True, type=Path)
@@ -39,18 +63,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--int8", required=True, type=Path)
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--log", type=Path, help="training log.jsonl (default: beside the checkpoint)")
+    ap.add_argument("--calibration", type=Path, help="calibration.json from training.ship (scores and temperature)")
     args = ap.parse_args(argv)
     model, state = load_checkpoint(args.checkpoint)
     categories = state["categories"]
     ds = qd.load(qd.default_sources(), categories)
-    tr_s, _, va_s, va_l, bm, _ = split(ds, 20)
+    tr_s, _, va_s, va_l, bm, bl = split(ds, 20)
+    bitmap_classes = len(np.unique(bl))
     images, labels = render_all(va_s), np.asarray(va_l)
     rf = report(predict(args.float_path, images), labels, categories)
     rq = report(predict(args.int8, images), labels, categories)
+    rh = report(predict(args.int8, render_all(first_strokes(va_s, 0.5))), labels, categories)
     args.out.mkdir(parents=True, exist_ok=True)
     draw_confusion(rq["confusion"], args.out / "confusion.png")
     summary = {k: v for k, v in rq.items() if k != "confusion"}
     summary["float_top1"], summary["float_top3"] = rf["top1"], rf["top3"]
+    summary["first_half_top1"], summary["first_half_top3"] = rh["top1"], rh["top3"]
     (args.out / "evaluation.json").write_text(json.dumps(summary, indent=1) + "\n")
     log = [json.loads(l) for l in (args.log or args.checkpoint.parent / "log.jsonl").read_text().splitlines()]
     a = state["args"]
@@ -75,16 +103,17 @@ def main(argv: list[str] | None = None) -> None:
         f"| float32 (BatchNorm folded) | {pct(rf['top1'])} | {pct(rf['top3'])} |",
         f"| **int8 (shipped)** | **{pct(rq['top1'])}** | **{pct(rq['top3'])}** |",
         f"| int8 - float | {100 * (rq['top1'] - rf['top1']):+.2f} points | {100 * (rq['top3'] - rf['top3']):+.2f} points |",
+        f"| int8, each drawing cut to its first half of strokes | {pct(rh['top1'])} | {pct(rh['top3'])} |",
         "",
         "Reproduce: `python -m training.evaluate --model models/quickdraw-345/model.onnx --validation` (or",
-        "`doodle eval models/quickdraw-345/validation.ndjson.gz` through a running daemon).",
+        "`doodle eval models/quickdraw-345/validation.ndjson.gz` through a running daemon); add `--first-strokes 0.5`",
+        "for the unfinished drawings (a game that asks while the player is drawing sees those).",
         "",
         "The int8 figures are the model's own integer arithmetic, which doodled computes exactly on every kernel path",
-        "(reference, AVX2, AVX-512 VNNI, NEON dotprod and i8mm give the same bits). `training.evaluate` runs the model's",
-        "QuantizeLinear/DequantizeLinear and float operators as written (onnxruntime's graph optimisations off), which",
-        "gives these figures on any CPU. onnxruntime's fused int8 kernels (`--fused-int8`) are exact only where the CPU",
-        "has VNNI: on an AVX2-only CPU their `vpmaddubsw` pair sums saturate, so figures taken with them there come out",
-        "lower.",
+        "(reference, AVX2, AVX-512 VNNI, NEON dotprod and i8mm give the same bits). `training.evaluate` computes them",
+        "with `training/int8_reference.py`, an exact-integer reference in numpy that gives the engine's bits (its",
+        "goldens) on any CPU. onnxruntime's fused int8 kernels (`--fused-int8`) are exact only where the CPU has VNNI:",
+        "on an AVX2-only CPU their `vpmaddubsw` pair sums saturate, so figures taken with them there come out lower.",
         "",
         "## Architecture",
         "",
@@ -101,16 +130,19 @@ def main(argv: list[str] | None = None) -> None:
         "## Data",
         "",
         f"Google's Quick, Draw! dataset (https://github.com/googlecreativelab/quickdraw-dataset), **CC BY 4.0**, as",
-        "available here in `shared/data/quickdraw`: simplified and raw strokes of 10,473 distinct drawings over all 345",
-        f"classes ({len(tr_s):,} for training), and {len(bm):,} bitmaps of 48 classes (training only; bitmaps identical to",
-        "a validation drawing removed). Raw drawings are normalised with `training/normalize.py`, all strokes rendered",
-        "with `training/render.py` (bit-exact with Google's bitmaps).",
+        f"available here in `shared/data/quickdraw`: simplified and raw strokes of {len(ds.strokes):,} distinct drawings over",
+        f"all 345 classes ({len(tr_s) - len(ds.train_only_strokes):,} for training), {len(bm):,} bitmaps of {bitmap_classes} classes (training only; bitmaps",
+        f"identical to a validation drawing removed), and {len(ds.train_only_strokes):,} canvas pictures as doodled's image path traces",
+        "them (training only; `training/trace_pictures.py`). Raw drawings are normalised with `training/normalize.py`,",
+        "all strokes rendered with `training/render.py` (bit-exact with Google's bitmaps).",
         "",
         "## Training",
         "",
         f"Class-balanced sampling; stroke augmentation (stroke dropout, rotation/scale/shear, per-stroke shift, jitter;",
         f"strength {a.get('strength', 1.0)}, applied with probability {a.get('p_augment', 0.9)}; left-right mirroring of",
-        f"{a.get('p_flip', 0.0)} of the augmented drawings) re-rendered with cairo;",
+        f"{a.get('p_flip', 0.0)} of the augmented drawings) re-rendered with cairo;"
+        + (f" {a['p_partial']} of the drawings cut to their first strokes (an unfinished drawing);" if a.get("p_partial") else "")
+        + (f" weights averaged (EMA, decay {a['ema']}; the shipped weights are the average);" if state.get("ema") else ""),
         f"bitmaps drawn with probability {a.get('p_bitmap', 0.5)} for classes that have them; label smoothing",
         f"{a.get('label_smoothing', 0.1)}; AdamW lr {a.get('lr')} weight decay {a.get('weight_decay')}, warm-up + cosine;",
         f"batch {a.get('batch')}, {a.get('epochs')} x {a.get('steps_per_epoch')} steps, seed {a.get('seed')};",
@@ -125,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
          if rf["top1"] - rq["top1"] <= 0.005 else
          f"int8 top-1 is {100 * (rf['top1'] - rq['top1']):.2f} points below float: quantisation-aware training is the next step."),
         "",
+        *calibration_section(args.calibration),
         "## Per-class accuracy (int8, validation)",
         "",
         "Worst 20:",
@@ -151,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         "## Limits",
         "",
-        "About 24 drawings per class were available for training (plus bitmaps for 48 classes), so accuracy varies",
+        f"About {len(tr_s) // len(categories)} drawings per class were available for training (plus bitmaps for {bitmap_classes} classes), so accuracy varies",
         "widely between classes (tables above); the validation set has 4 to 20 drawings per class, so per-class figures",
         "are coarse. Trained on Google's data only: drawings from other apps may differ in style.",
         "",

@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> None:
             counts[part][label] += 1
             line = json.dumps({"word": categories[label], "key_id": key, "drawing": strokes}, separators=(",", ":"))
             (va if part == "validation" else tr).write(line + "\n")
+        for n, (strokes, label) in enumerate(zip(ds.train_only_strokes, ds.train_only_labels)):
+            counts["train"][label] += 1
+            tr.write(json.dumps({"word": categories[label], "key_id": f"train-only:{n}", "drawing": strokes},
+                                separators=(",", ":")) + "\n")
     summary = {"train_drawings": sum(counts["train"]), "validation_drawings": sum(counts["validation"]),
                "bitmaps": int(len(ds.bitmaps)), "classes": len(categories),
                "min_train_per_class": min(counts["train"]), "min_validation_per_class": min(counts["validation"]),

@@ -2,9 +2,10 @@
 
     python -m training.ship --checkpoint training/runs/main/model.pt --out models/quickdraw-345
 
-Runs export (float ONNX), quantize (int8 QDQ), writes labels.txt and validation.ndjson.gz (the held-out split),
-the model card (MODEL.md, evaluation.json, confusion.png) and the engine's golden outputs
-(Tests/DoodleEngineTests/Fixtures/quickdraw-345).
+Runs export (float ONNX), quantize (int8 QDQ), fits a softmax temperature on the validation split and bakes it
+into the model (``training.calibrate``; ``--no-calibrate`` skips it), writes labels.txt and validation.ndjson.gz
+(the held-out split), the model card (MODEL.md, evaluation.json, calibration.json, confusion.png) and the engine's
+golden outputs from the exact-integer reference (Tests/DoodleEngineTests/Fixtures/quickdraw-345).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from . import calibrate
 from . import data as qd
 from . import model_card
 from .export import export
@@ -30,13 +32,27 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--checkpoint", required=True, type=Path)
     ap.add_argument("--out", type=Path, default=REPO / "models/quickdraw-345")
     ap.add_argument("--version", default="1")
+    ap.add_argument("--no-calibrate", dest="calibrate", action="store_false",
+                    help="ship the softmax as trained (temperature 1)")
     ap.add_argument("--goldens", type=Path, default=REPO / "Tests/DoodleEngineTests/Fixtures/quickdraw-345")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         float_path = Path(tmp) / "model-float.onnx"
         export(args.checkpoint, float_path, args.version)
-        quantize(float_path, args.out / "model.onnx", calibration_images(2000))
+        images = calibration_images(2000)
+        quantize(float_path, args.out / "model.onnx", images)
+        card_extra = []
+        if args.calibrate:
+            before = calibrate.analyse(*calibrate.validation_logits(args.out / "model.onnx"))
+            t = round(before["temperature"], 4)
+            export(args.checkpoint, float_path, args.version, temperature=t)
+            quantize(float_path, args.out / "model.onnx", images)
+            shipped = calibrate.analyse(*calibrate.validation_logits(args.out / "model.onnx"))
+            (args.out / "calibration.json").write_text(
+                json.dumps({"temperature": t, "untempered": before, "shipped": shipped}, indent=1) + "\n")
+            card_extra = ["--calibration", str(args.out / "calibration.json")]
+            print(f"temperature {t}: ECE {before['ece']:.4f} -> {shipped['ece']:.4f}")
         categories = qd.load_categories(qd.SHARED / "categories.txt")
         (args.out / "labels.txt").write_text("\n".join(categories) + "\n")
         ds = qd.load(qd.default_sources(), categories)
@@ -49,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
                     f.write(json.dumps({"word": categories[label], "key_id": key, "drawing": strokes},
                                        separators=(",", ":")) + "\n")
         model_card.main(["--checkpoint", str(args.checkpoint), "--float", str(float_path), "--int8",
-                         str(args.out / "model.onnx"), "--out", str(args.out)])
+                         str(args.out / "model.onnx"), "--out", str(args.out)] + card_extra)
     write_goldens(args.out / "model.onnx", validation_images(2000), args.goldens)
 
 

@@ -1,9 +1,13 @@
 """Train DoodleNet: class-balanced sampling, stroke augmentation re-rendered with cairo, label smoothing.
 
-    python -m training.train --out training/runs/main --epochs 200
+    python -m training.train --out training/runs/main --epochs 200 [--ema 0.999] [--resume]
 
-Seeded and reproducible (same seed, data and thread count -> same weights). Writes ``model.pt`` (best
-validation top-1), ``last.pt`` and ``log.jsonl`` to ``--out``.
+Seeded and reproducible (same seed, data and thread count -> same weights). Writes to ``--out``: ``model.pt``
+(best validation top-1), ``last.pt`` (the latest weights, with the optimiser, schedule and averaged weights, so
+``--resume`` continues the run from its last epoch), ``ema.pt`` (the exponential moving average of the weights,
+with ``--ema``) and ``log.jsonl``. Checkpoints are written after every epoch (about 10 s), atomically.
+A resumed run restarts the data stream from a seed derived from the epoch, so it is reproducible but not
+bit-identical to an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from . import data as qd
-from .augment import augment
+from .augment import augment, partial
 from .model import DoodleNet, count_macs
 from .render import Renderer
 
@@ -29,9 +33,10 @@ def split(ds: qd.Dataset, val_percent: int):
     """(train strokes, train labels, val strokes, val labels, train bitmaps, bitmap labels).
 
     Bitmaps identical to a rendered validation drawing are dropped from training (Google's bitmap files and
-    stroke files hold the same drawings), so validation stays unseen.
+    stroke files hold the same drawings), so validation stays unseen. Training-only drawings (``train:`` sources)
+    are all training.
     """
-    tr_s, tr_l, va_s, va_l = [], [], [], []
+    tr_s, tr_l, va_s, va_l = list(ds.train_only_strokes), list(ds.train_only_labels), [], []
     val_keys = qd.validation_keys(ds.stroke_keys, ds.stroke_labels, val_percent)
     for s, l, k in zip(ds.strokes, ds.stroke_labels, ds.stroke_keys):
         if k in val_keys:
@@ -59,8 +64,9 @@ class BalancedStream(IterableDataset):
     ``p_bitmap``) or one of its stroke drawings, augmented with probability ``p_augment``."""
 
     def __init__(self, strokes, labels, bitmaps, blabels, num_classes, batch, seed, p_bitmap, p_augment,
-                 strength, p_flip=0.0):
+                 strength, p_flip=0.0, p_partial=0.0, start_epoch=0):
         self.strokes, self.batch, self.seed = strokes, batch, seed
+        self.p_partial, self.start_epoch = p_partial, start_epoch
         self.p_bitmap, self.p_augment, self.strength = p_bitmap, p_augment, strength
         self.p_flip = p_flip
         self.bitmaps = bitmaps
@@ -73,7 +79,7 @@ class BalancedStream(IterableDataset):
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         wid = info.id if info else 0
-        rng = np.random.default_rng([self.seed, wid])
+        rng = np.random.default_rng([self.seed, wid] + ([self.start_epoch] if self.start_epoch else []))
         r = Renderer()
         while True:
             x = np.empty((self.batch, 784), np.uint8)
@@ -84,6 +90,8 @@ class BalancedStream(IterableDataset):
                     x[i] = self.bitmaps[bm_idx[rng.integers(len(bm_idx))]]
                     continue
                 s = self.strokes[strokes_idx[rng.integers(len(strokes_idx))]]
+                if self.p_partial and rng.random() < self.p_partial:
+                    s = partial(s, rng)
                 if rng.random() < self.p_augment:
                     s = augment(s, rng, self.strength, self.p_flip)
                 x[i] = r.render(s)
@@ -106,6 +114,13 @@ def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
     return float((top == labels[:, None]).any(axis=1).mean()) if len(labels) else float("nan")
 
 
+def _save(state: dict, path: Path) -> None:
+    """Write a checkpoint atomically: a run killed mid-write keeps the previous one."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, type=Path)
@@ -124,6 +139,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--p-augment", type=float, default=0.9)
     ap.add_argument("--strength", type=float, default=1.0)
     ap.add_argument("--p-flip", type=float, default=0.0, help="probability an augmented drawing is mirrored")
+    ap.add_argument("--p-partial", type=float, default=0.0,
+                    help="probability a drawing is cut to its first strokes (an unfinished drawing)")
+    ap.add_argument("--ema", type=float, default=0.0, help="decay of an exponential moving average of the weights "
+                    "(0: none); evaluated beside the weights every epoch and written to ema.pt")
+    ap.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     ap.add_argument("--val-percent", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
@@ -148,20 +168,33 @@ def main(argv: list[str] | None = None) -> None:
 
     model = DoodleNet(len(categories), hidden=args.hidden, dropout=args.dropout)
     print(f"MACs/image: {count_macs(model):,}  parameters: {sum(p.numel() for p in model.parameters()):,}")
-    stream = BalancedStream(tr_s, tr_l, bm, bl, len(categories), args.batch, args.seed, args.p_bitmap,
-                            args.p_augment, args.strength, args.p_flip)
-    loader = DataLoader(stream, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None,
-                        persistent_workers=bool(args.workers))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     total = args.epochs * args.steps_per_epoch
     warm = min(500, total // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema),
+                                               use_buffers=True) if args.ema else None)
     args.out.mkdir(parents=True, exist_ok=True)
-    log = open(args.out / "log.jsonl", "w")
-    best, t0, it = -1.0, time.time(), iter(loader)
-    for epoch in range(args.epochs):
+    start_epoch, best = 0, -1.0
+    if args.resume and (args.out / "last.pt").exists():
+        state = torch.load(args.out / "last.pt", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        if ema is not None and state.get("ema_module") is not None:
+            ema.load_state_dict(state["ema_module"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, best = state["epoch"], state.get("best_top1", -1.0)
+        print(f"resuming after epoch {start_epoch}", flush=True)
+    stream = BalancedStream(tr_s, tr_l, bm, bl, len(categories), args.batch, args.seed, args.p_bitmap,
+                            args.p_augment, args.strength, args.p_flip, args.p_partial, start_epoch)
+    loader = DataLoader(stream, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None,
+                        persistent_workers=bool(args.workers))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    log = open(args.out / "log.jsonl", "a" if start_epoch else "w")
+    t0, it = time.time(), iter(loader)
+    for epoch in range(start_epoch, args.epochs):
         model.train()
         run_loss = 0.0
         for _ in range(args.steps_per_epoch):
@@ -171,20 +204,30 @@ def main(argv: list[str] | None = None) -> None:
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             run_loss += loss.item()
         logits = evaluate_logits(model, val_images)
         top1, top3 = topk_accuracy(logits, va_l, 1), topk_accuracy(logits, va_l, 3)
         rec = {"epoch": epoch + 1, "loss": run_loss / args.steps_per_epoch, "val_top1": top1, "val_top3": top3,
                "lr": sched.get_last_lr()[0], "seconds": round(time.time() - t0, 1)}
+        if ema is not None:
+            ema_logits = evaluate_logits(ema.module, val_images)
+            rec["ema_top1"], rec["ema_top3"] = topk_accuracy(ema_logits, va_l, 1), topk_accuracy(ema_logits, va_l, 3)
         log.write(json.dumps(rec) + "\n")
         log.flush()
         print(json.dumps(rec), flush=True)
         state = {"model": model.state_dict(), "args": vars(args) | {"out": str(args.out)}, "categories": categories,
                  "epoch": epoch + 1, "val_top1": top1, "val_top3": top3}
-        torch.save(state, args.out / "last.pt")
         if top1 > best:
             best = top1
-            torch.save(state, args.out / "model.pt")
+            _save(state, args.out / "model.pt")
+        if ema is not None:
+            _save(state | {"model": ema.module.state_dict(), "val_top1": rec["ema_top1"], "val_top3": rec["ema_top3"],
+                           "ema": args.ema}, args.out / "ema.pt")
+        _save(state | {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
+                       "ema_module": ema.state_dict() if ema is not None else None, "best_top1": best},
+              args.out / "last.pt")
     print(f"best validation top-1 {best:.4f}; {time.time() - t0:.0f}s")
 
 
