@@ -241,8 +241,7 @@ struct CaptureTests {
         var acknowledged: [String: Int] = [:]  // capture id -> drawing index
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<6 {
-            let daemon = try DoodledProcess.start(["--capture-dir", directory])
-            try await daemon.waitUntilServing()
+            let daemon = try await DoodledProcess.startServing(["--capture-dir", directory])
             let acks = Locked([String: Int]())
             let senders = Task {
                 try? await withThrowingTaskGroup(of: Void.self) { group in
@@ -273,8 +272,7 @@ struct CaptureTests {
             acknowledged.merge(roundAcks) { a, _ in a }
         }
         // Every acknowledged capture is there with its own drawing; every record read is one of the drawings sent.
-        let restarted = try DoodledProcess.start(["--capture-dir", directory])
-        try await restarted.waitUntilServing()
+        let restarted = try await DoodledProcess.startServing(["--capture-dir", directory])
         await restarted.child.stop()
         let exported = try exportCaptures(directory)
         for (id, index) in acknowledged {

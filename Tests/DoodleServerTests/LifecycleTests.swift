@@ -33,8 +33,33 @@ struct DoodledProcess {
 
     /// Waits until /readyz says SERVING (no raw-TCP frame is spent, so the tests can count them).
     func waitUntilServing() async throws {
-        let up = await eventually { (try? await httpGet(port: self.httpPort, path: "/readyz"))?.0 == 200 }
+        let up = await self.becomesReady()
         #expect(up, "doodled did not start: \(self.child.standardError)")
+    }
+
+    /// True once /readyz says SERVING; false when the process exits first or the wait times out.
+    private func becomesReady() async -> Bool {
+        let up = await eventually {
+            if self.child.hasExited { return true }
+            return (try? await httpGet(port: self.httpPort, path: "/readyz"))?.0 == 200
+        }
+        return up && !self.child.hasExited
+    }
+
+    /// Starts doodled and waits until it serves. A port picked by `freePort()` can be taken by another test's
+    /// outgoing connection before doodled binds it; a daemon that exits during start-up is started again on new
+    /// ports (up to `attempts` times), so tests that restart a daemon many times do not fail on that race.
+    static func startServing(_ arguments: [String] = [], environment: [String: String] = [:],
+                             attempts: Int = 3) async throws -> DoodledProcess {
+        var last: DoodledProcess?
+        for _ in 0..<attempts {
+            let daemon = try Self.start(arguments, environment: environment)
+            if await daemon.becomesReady() { return daemon }
+            await daemon.child.stop()
+            last = daemon
+        }
+        Issue.record("doodled did not start in \(attempts) attempts: \(last?.child.standardError ?? "")")
+        throw CancellationError()
     }
 }
 

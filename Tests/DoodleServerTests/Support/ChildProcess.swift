@@ -55,6 +55,9 @@ final class ChildProcess: Sendable {
 
     var pid: Int32 { self.process.processIdentifier }
 
+    /// Whether the process has exited (without waiting).
+    var hasExited: Bool { self.exit.status.withLock { $0 } != nil }
+
     func signal(_ number: Int32) { kill(self.pid, number) }
 
     /// The exit status (negative: killed by that signal), or nil if still running after `timeout`.
