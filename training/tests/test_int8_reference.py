@@ -81,3 +81,29 @@ def test_training_resumes_from_its_last_checkpoint(tmp_path):
 
     assert torch.load(out / "last.pt", weights_only=False)["epoch"] == 3
     assert torch.load(out / "ema.pt", weights_only=False)["ema"] == 0.9
+
+
+def test_reference_gives_the_same_bits_on_an_emulated_avx2_only_cpu():
+    """numpy picks its kernels by CPU; on an AMD Zen 3 (AVX2, no AVX-512, emulated by qemu) the reference must still
+    give the goldens' bits, so the model card reproduces on either kind of CPU. scripts/test installs qemu-user."""
+    import platform
+    import shutil
+
+    qemu = shutil.which("qemu-x86_64")
+    if platform.machine() != "x86_64" or qemu is None:
+        pytest.skip("needs an x86-64 host with qemu-user")
+    script = """
+import numpy as np
+from numpy._core._multiarray_umath import __cpu_features__ as cpu
+from training.int8_reference import Int8Reference
+assert cpu["AVX2"] and not cpu["AVX512F"], cpu
+d = "Tests/DoodleEngineTests/Fixtures/quickdraw-345"
+images = np.fromfile(d + "/images.u8", np.uint8).reshape(-1, 784)[:100]
+want = np.fromfile(d + "/logits.u8", np.uint8).reshape(-1, 345)[:100]
+got = Int8Reference("models/quickdraw-345/model.onnx").logit_codes(images)
+print("differ", int((got != want).sum()))
+"""
+    run = subprocess.run([qemu, "-cpu", "EPYC-Milan", sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                         text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "differ 0" in run.stdout, run.stdout
