@@ -1,6 +1,7 @@
 import Foundation
 
-/// Golden inputs and onnxruntime's quantised logits, written by `python -m training.goldens`.
+/// Golden inputs and their quantised logits from the exact-integer reference (`training/int8_reference.py`),
+/// written by `python -m training.goldens`.
 struct GoldenSet {
     let images: [UInt8]
     let logits: [UInt8]
