@@ -104,8 +104,7 @@ def model_logits(model: Path, images: np.ndarray) -> np.ndarray:
     if is_quantized(model):
         from .int8_reference import Int8Reference
 
-        ref = Int8Reference(model)
-        return np.concatenate([ref.run(images[i : i + 512])[1]["logits"] for i in range(0, len(images), 512)])
+        return Int8Reference(model).logits(images)
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])

@@ -137,12 +137,20 @@ class Int8Reference:
 
     def logit_codes(self, images: np.ndarray, batch: int = 512) -> np.ndarray:
         """The model's uint8 logits (N x classes), exactly as doodled's engine computes them."""
-        return np.concatenate([self.run(images[i : i + batch])[0].codes for i in range(0, len(images), batch)])
+        return self._batched(images, batch, lambda logits, _: logits.codes)
+
+    def logits(self, images: np.ndarray, batch: int = 512) -> np.ndarray:
+        """The dequantised logits (N x classes)."""
+        return self._batched(images, batch, lambda logits, _: (logits.codes.astype(np.float32)
+                                                               - np.float32(logits.zero_point)) * logits.scale)
 
     def probabilities(self, images: np.ndarray, batch: int = 512) -> np.ndarray:
         """Softmax of the dequantised logits (N x classes)."""
         name = "probabilities" if "probabilities" in self.output_names else self.output_names[0]
-        return np.concatenate([self.run(images[i : i + batch])[1][name] for i in range(0, len(images), batch)])
+        return self._batched(images, batch, lambda _, outputs: outputs[name])
+
+    def _batched(self, images: np.ndarray, batch: int, pick) -> np.ndarray:
+        return np.concatenate([pick(*self.run(images[i : i + batch])) for i in range(0, len(images), batch)])
 
     # -- layers -------------------------------------------------------------------------------------------------
 
