@@ -1,8 +1,9 @@
 import Dispatch
 import DoodleCore
 import DoodleWire
+import NIOCore
 
-/// One raw-TCP frame, decoded as far as the server needs to act on it (`ClientMessageDecoder` makes these,
+/// One raw-TCP frame, decoded as far as the server needs to act on it (`ClientFrameDecoder` makes these,
 /// `ConnectionHandler` answers them).
 enum ClientRequest {
     /// A prediction, read (not yet validated) at `readAt` (monotonic nanoseconds).
@@ -11,7 +12,8 @@ enum ClientRequest {
     /// Refused before it was decoded (flags, not a ClientMessage, empty): answered with `error`, in kind and
     /// under its request_id when the payload let them be read.
     case refused(ServiceError, kind: RequestPeek.Kind, requestID: UInt64)
-    /// A prediction refused unread because the batcher is overloaded: its queue is full, or holds more than
-    /// max-queue-wait of work (already counted as a rejection by the batcher).
-    case shed(requestID: UInt64, queueFull: Bool)
+    /// Predictions refused unread because the batcher is overloaded (its queue is full, or holds more than
+    /// max-queue-wait of work; already counted as rejections by the batcher): `count` frames, whose answers are
+    /// `answers`, ready to write.
+    case shed(answers: ByteBuffer, count: Int)
 }

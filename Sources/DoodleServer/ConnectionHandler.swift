@@ -5,7 +5,7 @@ import NIOCore
 import NIOExtras
 import SwiftProtobuf
 
-/// Answers one raw-TCP connection's requests (from `ClientMessageDecoder`): admits predictions through the
+/// Answers one raw-TCP connection's requests (from `ClientFrameDecoder`): admits predictions through the
 /// `PredictionService` and writes the `ServerMessage`s back as they complete (in any order; clients match them
 /// by request_id), one flush per event-loop tick. Owns the connection's end: a drain, a half-close or a broken
 /// framing answers everything read, then closes.
@@ -25,8 +25,6 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Refusals of the current read (queue full), written together when the read completes.
     private var sheds: ByteBuffer
     private var shedCount = 0
-    /// The model whose pre-encoded refusals this read's sheds use.
-    private var shedModel: ServingModel?
     /// Not reading for `limits.shedPause` after refusing requests.
     private var pausedAfterShedding = false
     /// Drained and half-closed: what the client still sends is dropped unanswered until it closes.
@@ -100,8 +98,8 @@ final class ConnectionHandler: ChannelInboundHandler {
             case .predict: self.send(.predict(refusal.response))
             case .modelInfo: self.send(.modelInfo(refusal.modelInfoResponse))
             }
-        case .shed(let requestID, let queueFull):
-            self.shed(requestID, queueFull: queueFull)
+        case .shed(let answers, let count):
+            self.shed(answers, count: count)
         }
     }
 
@@ -185,18 +183,20 @@ final class ConnectionHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
-    /// Refuses a prediction the overloaded batcher cannot take, before decoding it. Refusals of one read go out in one
-    /// write with one metrics update when the read completes: at 10x overload most frames are refused, and
-    /// every cycle they take is one the workers do not get.
-    private func shed(_ requestID: UInt64, queueFull: Bool) {
-        let serving = self.shedModel ?? self.service.model.current  // read once per read, not per refusal
-        self.shedModel = serving
-        (queueFull ? serving.queueFullAnswer : serving.queueWaitAnswer).write(requestID: requestID, into: &self.sheds)
-        self.shedCount += 1
+    /// Keeps the answers to predictions refused unread (the overloaded batcher cannot take them). Refusals of one
+    /// read go out in one write with one metrics update when the read completes: at 10x overload most frames are
+    /// refused, and every cycle they take is one the workers do not get.
+    private func shed(_ answers: ByteBuffer, count: Int) {
+        if self.shedCount == 0 {
+            self.sheds = answers
+        } else {
+            var answers = answers
+            self.sheds.writeBuffer(&answers)
+        }
+        self.shedCount += count
     }
 
     private func writeSheds() {
-        self.shedModel = nil
         guard self.shedCount > 0 else { return }
         self.metrics.tcpRequestsShed(self.shedCount)
         self.shedCount = 0

@@ -12,10 +12,12 @@ public struct ConnectionLimits: Sendable, Equatable {
     public var frameTimeout = Duration.seconds(10)
     /// Answers waiting for a client that does not read; beyond this the connection is closed.
     public var maxWriteBufferBytes = 4 << 20
-    /// After a read in which requests were refused because the queue was full, the connection reads nothing
-    /// for this long (zero: never pauses). Overloaded, the requests then wait in TCP's buffers and are taken
-    /// or refused many per read, instead of the event loop spending the workers' CPU refusing a few per read.
-    public var shedPause = Duration.milliseconds(25)
+    /// After a read in which requests were refused for overload (a full queue, or too long a wait), the connection
+    /// reads nothing for this long (zero: never pauses). Overloaded, the requests then wait in TCP's buffers and
+    /// are taken or refused many per read, instead of the event loop spending the workers' CPU refusing a few per
+    /// read. Half of `max-queue-wait-ms` (100) by default: long enough that refusing costs the workers little
+    /// (bench/RESULTS.md, 2026-11-30), short enough that the answers' p99 stays within twice that bound.
+    public var shedPause = Duration.milliseconds(50)
 
     public init() {}
 }

@@ -55,10 +55,8 @@ public final class DoodleTCPServer: Sendable {
                     let activity = ConnectionActivity()
                     try channel.pipeline.syncOperations.addHandler(
                         ConnectionGuard(activity: activity, limits: limits, metrics: metrics))
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(FrameDecoder(maxFrameBytes: limits.maxFrameBytes)))
-                    try channel.pipeline.syncOperations.addHandler(
-                        ClientMessageDecoder(batcher: service.batcher, metrics: metrics, activity: activity))
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ClientFrameDecoder(
+                        maxFrameBytes: limits.maxFrameBytes, service: service, metrics: metrics, activity: activity)))
                     try channel.pipeline.syncOperations.addHandler(
                         ConnectionHandler(service: service,
                                           limits: limits, metrics: metrics, activity: activity))

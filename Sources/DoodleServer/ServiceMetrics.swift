@@ -143,10 +143,10 @@ public final class ServiceMetrics: BatchObserver, Sendable {
         }
     }
 
-    /// A raw-TCP frame was read.
-    public func tcpFrameRead() {
-        self.framesRead.increment()
-        self.tcpFrames.read.add(1, ordering: .relaxed)
+    /// `count` raw-TCP frames were read.
+    public func tcpFramesRead(_ count: Int) {
+        self.framesRead.increment(by: Int64(count))
+        self.tcpFrames.read.add(count, ordering: .relaxed)
     }
 
     /// A raw-TCP answer was handed to the connection.

@@ -7,7 +7,12 @@ public enum RequestPeek {
     /// The request_id of a `ClientMessage` holding a `PredictRequest` (0 if it has none); nil when the bytes
     /// are not such a message, or not well-formed enough to tell.
     public static func predictRequestID(_ payload: ByteBuffer) -> UInt64? {
-        guard let request = Self.request(payload), request.kind == .predict else { return nil }
+        payload.withUnsafeReadableBytes { Self.predictRequestID(bytes: $0) }
+    }
+
+    /// `predictRequestID` of a payload in memory the caller holds (a frame inside a read buffer).
+    public static func predictRequestID(bytes payload: UnsafeRawBufferPointer) -> UInt64? {
+        guard let request = Self.request(bytes: payload), request.kind == .predict else { return nil }
         return request.requestID
     }
 }
@@ -23,7 +28,12 @@ extension RequestPeek {
     /// when the bytes are not well-formed enough to tell. Lets the server answer a frame it refuses (for its
     /// flags, or because it does not decode) in kind and under its id.
     public static func request(_ payload: ByteBuffer) -> (kind: Kind, requestID: UInt64)? {
-        var message = ProtobufScanner(buffer: payload)
+        payload.withUnsafeReadableBytes { Self.request(bytes: $0) }
+    }
+
+    /// `request` of a payload in memory the caller holds.
+    public static func request(bytes payload: UnsafeRawBufferPointer) -> (kind: Kind, requestID: UInt64)? {
+        var message = ProtobufScanner(payload)
         var found: (kind: Kind, requestID: UInt64)?
         while !message.isAtEnd {
             guard let (field, wireType) = message.tag() else { return nil }
@@ -54,7 +64,12 @@ public enum ResponsePeek {
     /// The request_id and status code (0 = OK) of a `ServerMessage` holding a `PredictResponse`; nil when the
     /// bytes are not such a message, or not well-formed enough to tell.
     public static func predictOutcome(_ payload: ByteBuffer) -> (requestID: UInt64, code: Int)? {
-        var message = ProtobufScanner(buffer: payload)
+        payload.withUnsafeReadableBytes { Self.predictOutcome(bytes: $0) }
+    }
+
+    /// `predictOutcome` of a payload in memory the caller holds.
+    public static func predictOutcome(bytes payload: UnsafeRawBufferPointer) -> (requestID: UInt64, code: Int)? {
+        var message = ProtobufScanner(payload)
         var found: (requestID: UInt64, code: Int)?
         while !message.isAtEnd {
             guard let (field, wireType) = message.tag() else { return nil }

@@ -103,7 +103,7 @@ extension DaemonSettings {
                  \.daemon.connectionLimits.frameTimeout, maximum: 3600),
         .integer("max-write-buffer", "Bytes of answers a client that does not read may leave waiting; then it is cut off.",
                  \.daemon.connectionLimits.maxWriteBufferBytes, minimum: 65_536),
-        .milliseconds("shed-pause-ms", "Milliseconds a raw-TCP connection reads nothing after some of its requests were refused for a full queue (0 = never).",
+        .milliseconds("shed-pause-ms", "Milliseconds a raw-TCP connection reads nothing after some of its requests were refused for overload (0 = never).",
                       \.daemon.connectionLimits.shedPause),
         SettingSpec(name: "kernels", help: "Kernel path: \(KernelISA.allNames) or auto (the fastest this CPU has).",
                     parse: { text, settings throws(SettingValueError) in
