@@ -43,11 +43,7 @@ final class ClientFrameDecoder: ByteToMessageDecoder {
         while let framed = try self.framing.nextFramed(&buffer) {
             self.pass(framed, context: context)
         }
-        if buffer.readableBytes > 0 {
-            let bytes = buffer.readableBytes
-            buffer.moveReaderIndex(forwardBy: bytes)
-            throw FramingError.truncated(bytes: bytes)
-        }
+        try FrameDecoder.endOfStream(&buffer)
         return .needMoreData
     }
 
@@ -65,27 +61,23 @@ final class ClientFrameDecoder: ByteToMessageDecoder {
     /// takes the normal path: decoded, admitted, or refused in kind).
     private func shedRun(_ buffer: inout ByteBuffer) -> ClientRequest? {
         let batcher = self.service.batcher
-        let maxFrameBytes = self.framing.maxFrameBytes
         var serving: ServingModel?
         var answers = ByteBuffer()
         var count = 0
         let consumed = buffer.withUnsafeReadableBytes { bytes -> Int in
             var offset = 0
-            let header = FrameDecoder.headerBytes
-            while bytes.count - offset >= header {
-                let length = Int(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset + 1, as: UInt32.self)))
-                guard bytes[offset] == 0, length <= maxFrameBytes, bytes.count - offset - header >= length,
-                      let requestID = RequestPeek.predictRequestID(
-                          bytes: UnsafeRawBufferPointer(rebasing: bytes[(offset + header)..<(offset + header + length)])),
-                      let refusal = batcher.rejectionIfOverloaded() else { break }
-                if serving == nil {  // read once per run, not per refusal
+            while let frame = self.framing.wholeFrame(in: UnsafeRawBufferPointer(rebasing: bytes[offset...])),
+                  frame.flags == 0,
+                  let requestID = RequestPeek.predictRequestID(bytes: frame.payload),
+                  let refusal = batcher.rejectionIfOverloaded() {
+                if serving == nil {  // read once per run, not per refusal; room for a run of 64 answers
                     serving = self.service.model.current
                     answers.reserveCapacity(64 * serving!.queueWaitAnswer.maxFrameBytes)
                 }
                 let answer = refusal == batcher.queueFullError ? serving!.queueFullAnswer : serving!.queueWaitAnswer
                 answer.write(requestID: requestID, into: &answers)
                 count += 1
-                offset += header + length
+                offset += frame.framedBytes
             }
             return offset
         }

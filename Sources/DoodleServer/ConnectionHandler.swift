@@ -22,7 +22,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Set by a drain: read nothing more, answer what was read, then close.
     private var draining = false
     private var context: ChannelHandlerContext?
-    /// Refusals of the current read (queue full), written together when the read completes.
+    /// Refusals of the current read (overload), written together when the read completes.
     private var sheds: ByteBuffer
     private var shedCount = 0
     /// Not reading for `limits.shedPause` after refusing requests.

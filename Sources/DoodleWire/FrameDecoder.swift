@@ -61,17 +61,34 @@ public struct FrameDecoder: ByteToMessageDecoder {
         while let frame = try self.nextFramed(&buffer) {
             context.fireChannelRead(Self.wrapInboundOut(frame))
         }
-        if buffer.readableBytes > 0 {
-            let n = buffer.readableBytes
-            buffer.moveReaderIndex(forwardBy: n)
-            throw FramingError.truncated(bytes: n)
-        }
+        try Self.endOfStream(&buffer)
         return .needMoreData
+    }
+
+    /// At the end of the stream, after every whole frame was taken: an error naming the bytes of a frame left
+    /// unfinished (consumed), if any.
+    public static func endOfStream(_ buffer: inout ByteBuffer) throws {
+        guard buffer.readableBytes > 0 else { return }
+        let bytes = buffer.readableBytes
+        buffer.moveReaderIndex(forwardBy: bytes)
+        throw FramingError.truncated(bytes: bytes)
     }
 
     /// The next whole frame, consuming it, or nil when more bytes are needed.
     public func next(_ buffer: inout ByteBuffer) throws -> InboundFrame? {
         try self.nextFramed(&buffer).map(InboundFrame.init(framed:))
+    }
+
+    /// The whole frame at the start of `bytes` (memory the caller holds, such as a read buffer's), without consuming
+    /// anything: its flags, payload and size with the header; nil when more bytes are needed or its declared length
+    /// is over the limit (`nextFramed` then throws for it).
+    public func wholeFrame(in bytes: UnsafeRawBufferPointer)
+        -> (flags: UInt8, payload: UnsafeRawBufferPointer, framedBytes: Int)? {
+        guard bytes.count >= Self.headerBytes else { return nil }
+        let length = Int(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt32.self)))
+        guard length <= self.maxFrameBytes, bytes.count - Self.headerBytes >= length else { return nil }
+        let end = Self.headerBytes + length
+        return (bytes[0], UnsafeRawBufferPointer(rebasing: bytes[Self.headerBytes..<end]), end)
     }
 
     /// The next whole frame, header included, consuming it, or nil when more bytes are needed.
