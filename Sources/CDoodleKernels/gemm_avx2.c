@@ -87,6 +87,29 @@ AVX2 static inline __attribute__((always_inline)) __m256i requant(__m256i acc, _
     return _mm256_add_epi32(_mm256_cvtps_epi32(v), pc->zp);
 }
 
+/// Stores a half panel's 8 columns (count <= 8): one requantisation instead of two.
+AVX2 static inline __attribute__((always_inline)) void
+epilogue_half(__m256i acc0, const Panel *pc, uint8_t *restrict C8, int32_t *restrict C32, size_t offset) {
+    if (C8) {
+        const __m256i q32 = requant(acc0, pc->scale[0], pc);
+        const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q32), _mm256_extracti128_si256(q32, 1));
+        const __m128i bytes = _mm_packus_epi16(q16, q16);
+        if (pc->count == 8) {
+            _mm_storel_epi64((__m128i *)(C8 + offset), bytes);
+        } else {
+            uint8_t tmp[16];
+            _mm_storeu_si128((__m128i *)tmp, bytes);
+            memcpy(C8 + offset, tmp, (size_t)pc->count);
+        }
+    } else if (pc->count == 8) {
+        _mm256_storeu_si256((__m256i *)(C32 + offset), acc0);
+    } else {
+        int32_t tmp[8];
+        _mm256_storeu_si256((__m256i *)tmp, acc0);
+        memcpy(C32 + offset, tmp, (size_t)pc->count * sizeof(int32_t));
+    }
+}
+
 AVX2 static inline __attribute__((always_inline)) void
 epilogue(__m256i acc0, __m256i acc1, const Panel *pc, uint8_t *restrict C8, int32_t *restrict C32, size_t offset) {
     if (C8) {
@@ -112,11 +135,12 @@ epilogue(__m256i acc0, __m256i acc1, const Panel *pc, uint8_t *restrict C8, int3
     }
 }
 
-/// One tile: `mr` (<= MR) consecutive rows from p0 by one panel. A constant `mr` unrolls it. `rows` point into the
-/// a' copy; |a'| is `len` bytes further on.
+/// One tile: `mr` (<= MR) consecutive rows from p0 by one panel, or by its first 8 columns when `half` (a last
+/// panel with 8 or fewer valid columns: 40 output channels are 2.5 panels, not 3). Constant `mr` and `half` unroll
+/// it. `rows` point into the a' copy; |a'| is `len` bytes further on.
 AVX2 static inline __attribute__((always_inline)) void
-tile(const cdk_rows *r, cdk_row_cursor *cursor, size_t len, size_t p0, const int mr, const int8_t *restrict B,
-     const Panel *pc, int n0, uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {
+tile(const cdk_rows *r, cdk_row_cursor *cursor, size_t len, size_t p0, const int mr, const int half,
+     const int8_t *restrict B, const Panel *pc, int n0, uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {
     const uint8_t *rows[MR];
     __m256i acc[MR][2];
     for (int i = 0; i < mr; i++) {
@@ -133,7 +157,7 @@ tile(const cdk_rows *r, cdk_row_cursor *cursor, size_t len, size_t p0, const int
     const int steps = r->k_h * seg4;
     for (int step = 0; step < steps; step++) {
         const __m256i w0 = _mm256_loadu_si256((const __m256i *)B);
-        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(B + 32));
+        const __m256i w1 = half ? w0 : _mm256_loadu_si256((const __m256i *)(B + 32));
         B += 64;
         for (int i = 0; i < mr; i++) {
             int32_t word, size;
@@ -143,8 +167,11 @@ tile(const cdk_rows *r, cdk_row_cursor *cursor, size_t len, size_t p0, const int
             const __m256i magnitude = _mm256_set1_epi32(size);
             acc[i][0] = _mm256_add_epi32(
                 acc[i][0], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(w0, shifted)), ones));
-            acc[i][1] = _mm256_add_epi32(
-                acc[i][1], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(w1, shifted)), ones));
+            if (!half) {
+                acc[i][1] = _mm256_add_epi32(
+                    acc[i][1],
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(w1, shifted)), ones));
+            }
         }
         off += 4;
         if (++k == seg4) {
@@ -152,7 +179,29 @@ tile(const cdk_rows *r, cdk_row_cursor *cursor, size_t len, size_t p0, const int
             off += skip;
         }
     }
-    for (int i = 0; i < mr; i++) epilogue(acc[i][0], acc[i][1], pc, C8, C32, (p0 + (size_t)i) * ldc + (size_t)n0);
+    for (int i = 0; i < mr; i++) {
+        const size_t offset = (p0 + (size_t)i) * ldc + (size_t)n0;
+        if (half) {
+            epilogue_half(acc[i][0], pc, C8, C32, offset);
+        } else {
+            epilogue(acc[i][0], acc[i][1], pc, C8, C32, offset);
+        }
+    }
+}
+
+/// Every row of one panel: `half` as in tile.
+AVX2 static inline __attribute__((always_inline)) void
+panel_rows(const cdk_rows *r, size_t M, size_t len, const int half, const int8_t *restrict Bp, const Panel *pc,
+           int n0, uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {
+    cdk_row_cursor cursor = cdk_row_cursor_start(r);
+    size_t m0 = 0;
+    for (; m0 + MR <= M; m0 += MR) tile(r, &cursor, len, m0, MR, half, Bp, pc, n0, C8, C32, ldc);
+    switch (M - m0) {
+    case 3: tile(r, &cursor, len, m0, 3, half, Bp, pc, n0, C8, C32, ldc); break;
+    case 2: tile(r, &cursor, len, m0, 2, half, Bp, pc, n0, C8, C32, ldc); break;
+    case 1: tile(r, &cursor, len, m0, 1, half, Bp, pc, n0, C8, C32, ldc); break;
+    default: break;
+    }
 }
 
 /// Runs the GEMM over rows `r` on their shifted copy; false if there was no memory for it.
@@ -174,14 +223,10 @@ AVX2 static int run(const cdk_rows *src, size_t M, int K, int N, const int8_t *B
         const int n0 = p * CDK_PANEL;
         const Panel pc = make_panel(N, n0, bias, correction, rq);
         const int8_t *Bp = B + (size_t)p * pb;
-        cdk_row_cursor cursor = cdk_row_cursor_start(r);
-        size_t m0 = 0;
-        for (; m0 + MR <= M; m0 += MR) tile(r, &cursor, len, m0, MR, Bp, &pc, n0, C8, C32, ldc);
-        switch (M - m0) {
-        case 3: tile(r, &cursor, len, m0, 3, Bp, &pc, n0, C8, C32, ldc); break;
-        case 2: tile(r, &cursor, len, m0, 2, Bp, &pc, n0, C8, C32, ldc); break;
-        case 1: tile(r, &cursor, len, m0, 1, Bp, &pc, n0, C8, C32, ldc); break;
-        default: break;
+        if (pc.count <= 8) {
+            panel_rows(r, M, len, 1, Bp, &pc, n0, C8, C32, ldc);
+        } else {
+            panel_rows(r, M, len, 0, Bp, &pc, n0, C8, C32, ldc);
         }
     }
     return 1;
