@@ -45,12 +45,13 @@ static inline __attribute__((always_inline)) int32x4_t requant(int32x4_t acc, fl
     return vaddq_s32(vcvtnq_s32_f32(v), pc->zp);
 }
 
-static inline __attribute__((always_inline)) void epilogue(const int32x4_t acc[4], const Panel *pc,
+/// Stores one row of a panel whose first `nv` (constant) 4-column vectors hold its valid columns.
+static inline __attribute__((always_inline)) void epilogue(const int32x4_t acc[4], const int nv, const Panel *pc,
                                                           uint8_t *restrict C8, int32_t *restrict C32,
                                                           size_t offset) {
     if (C8) {
         int32x4_t q[4];
-        for (int j = 0; j < 4; j++) q[j] = requant(acc[j], pc->scale[j], pc);
+        for (int j = 0; j < 4; j++) q[j] = j < nv ? requant(acc[j], pc->scale[j], pc) : vdupq_n_s32(0);
         const uint16x8_t lo = vcombine_u16(vqmovun_s32(q[0]), vqmovun_s32(q[1]));
         const uint16x8_t hi = vcombine_u16(vqmovun_s32(q[2]), vqmovun_s32(q[3]));
         const uint8x16_t bytes = vcombine_u8(vqmovn_u16(lo), vqmovn_u16(hi));
@@ -63,7 +64,7 @@ static inline __attribute__((always_inline)) void epilogue(const int32x4_t acc[4
         }
     } else {
         int32_t tmp[CDK_PANEL];
-        for (int j = 0; j < 4; j++) vst1q_s32(tmp + 4 * j, acc[j]);
+        for (int j = 0; j < nv; j++) vst1q_s32(tmp + 4 * j, acc[j]);
         memcpy(C32 + offset, tmp, (size_t)pc->count * sizeof(int32_t));
     }
 }
@@ -77,10 +78,12 @@ static inline __attribute__((always_inline)) uint8x16_t broadcast_word(const uin
 
 /// One variant: NAME_tile, NAME_run, cdk_gemm_NAME and cdk_conv_implicit_NAME. DOT(acc, x, w) accumulates the
 /// 4-byte dot products of activations x (as loaded) with weights w; SHIFTED says whether the trailer's correction
-/// is added (dotprod's activations are shifted inside DOT).
+/// is added (dotprod's activations are shifted inside DOT). A tile computes the first `nv` (constant) of its
+/// panel's four 4-column vectors: 2 for a last panel of 8 or fewer valid columns (40 output channels are 2.5
+/// panels, not 3), else 4.
 #define NEON_VARIANT(NAME, TARGET, DOT, SHIFTED)                                                                   \
     TARGET static inline __attribute__((always_inline)) void NAME##_tile(                                         \
-        const cdk_rows *r, cdk_row_cursor *cursor, size_t p0, const int mr, const int8_t *restrict B,              \
+        const cdk_rows *r, cdk_row_cursor *cursor, size_t p0, const int mr, const int nv, const int8_t *restrict B, \
         const Panel *pc, int n0, uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {                        \
         const uint8_t *rows[MR];                                                                                   \
         int32x4_t acc[MR][4];                                                                                      \
@@ -94,14 +97,12 @@ static inline __attribute__((always_inline)) uint8x16_t broadcast_word(const uin
         int k = 0;                                                                                                 \
         const int steps = r->k_h * seg4;                                                                           \
         for (int step = 0; step < steps; step++) {                                                                 \
-            const int8x16_t w0 = vld1q_s8(B), w1 = vld1q_s8(B + 16), w2 = vld1q_s8(B + 32), w3 = vld1q_s8(B + 48); \
+            int8x16_t w[4];                                                                                        \
+            for (int j = 0; j < nv; j++) w[j] = vld1q_s8(B + 16 * j);                                              \
             B += 64;                                                                                               \
             for (int i = 0; i < mr; i++) {                                                                         \
                 const uint8x16_t x = broadcast_word(rows[i], off);                                                 \
-                acc[i][0] = DOT(acc[i][0], x, w0);                                                                 \
-                acc[i][1] = DOT(acc[i][1], x, w1);                                                                 \
-                acc[i][2] = DOT(acc[i][2], x, w2);                                                                 \
-                acc[i][3] = DOT(acc[i][3], x, w3);                                                                 \
+                for (int j = 0; j < nv; j++) acc[i][j] = DOT(acc[i][j], x, w[j]);                                  \
             }                                                                                                      \
             off += 4;                                                                                              \
             if (++k == seg4) {                                                                                     \
@@ -109,7 +110,23 @@ static inline __attribute__((always_inline)) uint8x16_t broadcast_word(const uin
                 off += skip;                                                                                       \
             }                                                                                                      \
         }                                                                                                          \
-        for (int i = 0; i < mr; i++) epilogue(acc[i], pc, C8, C32, (p0 + (size_t)i) * ldc + (size_t)n0);           \
+        for (int i = 0; i < mr; i++) epilogue(acc[i], nv, pc, C8, C32, (p0 + (size_t)i) * ldc + (size_t)n0);       \
+    }                                                                                                              \
+                                                                                                                   \
+    TARGET static inline __attribute__((always_inline)) void NAME##_panel_rows(                                   \
+        const cdk_rows *r, size_t M, const int nv, const int8_t *restrict Bp, const Panel *pc, int n0,             \
+        uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {                                                 \
+        cdk_row_cursor cursor = cdk_row_cursor_start(r);                                                           \
+        size_t m0 = 0;                                                                                             \
+        for (; m0 + MR <= M; m0 += MR) NAME##_tile(r, &cursor, m0, MR, nv, Bp, pc, n0, C8, C32, ldc);              \
+        switch (M - m0) {                                                                                          \
+        case 5: NAME##_tile(r, &cursor, m0, 5, nv, Bp, pc, n0, C8, C32, ldc); break;                               \
+        case 4: NAME##_tile(r, &cursor, m0, 4, nv, Bp, pc, n0, C8, C32, ldc); break;                               \
+        case 3: NAME##_tile(r, &cursor, m0, 3, nv, Bp, pc, n0, C8, C32, ldc); break;                               \
+        case 2: NAME##_tile(r, &cursor, m0, 2, nv, Bp, pc, n0, C8, C32, ldc); break;                               \
+        case 1: NAME##_tile(r, &cursor, m0, 1, nv, Bp, pc, n0, C8, C32, ldc); break;                               \
+        default: break;                                                                                            \
+        }                                                                                                          \
     }                                                                                                              \
                                                                                                                    \
     TARGET static void NAME##_run(const cdk_rows *r, size_t M, int K, int N, const int8_t *B,                      \
@@ -121,16 +138,10 @@ static inline __attribute__((always_inline)) uint8x16_t broadcast_word(const uin
             const int n0 = p * CDK_PANEL;                                                                          \
             const Panel pc = make_panel(N, n0, bias, correction, rq);                                              \
             const int8_t *Bp = B + (size_t)p * pb;                                                                 \
-            cdk_row_cursor cursor = cdk_row_cursor_start(r);                                                       \
-            size_t m0 = 0;                                                                                         \
-            for (; m0 + MR <= M; m0 += MR) NAME##_tile(r, &cursor, m0, MR, Bp, &pc, n0, C8, C32, ldc);             \
-            switch (M - m0) {                                                                                      \
-            case 5: NAME##_tile(r, &cursor, m0, 5, Bp, &pc, n0, C8, C32, ldc); break;                              \
-            case 4: NAME##_tile(r, &cursor, m0, 4, Bp, &pc, n0, C8, C32, ldc); break;                              \
-            case 3: NAME##_tile(r, &cursor, m0, 3, Bp, &pc, n0, C8, C32, ldc); break;                              \
-            case 2: NAME##_tile(r, &cursor, m0, 2, Bp, &pc, n0, C8, C32, ldc); break;                              \
-            case 1: NAME##_tile(r, &cursor, m0, 1, Bp, &pc, n0, C8, C32, ldc); break;                              \
-            default: break;                                                                                        \
+            if (pc.count <= 8) {                                                                                   \
+                NAME##_panel_rows(r, M, 2, Bp, &pc, n0, C8, C32, ldc);                                             \
+            } else {                                                                                               \
+                NAME##_panel_rows(r, M, 4, Bp, &pc, n0, C8, C32, ldc);                                             \
             }                                                                                                      \
         }                                                                                                          \
     }                                                                                                              \
