@@ -56,6 +56,20 @@ def calibration_section(path: Path | None) -> list[str]:
     ]
 
 
+def distillation_clause(a: dict) -> str:
+    """How the checkpoint was distilled, from its training arguments ("" when it was not)."""
+    teachers = a.get("teacher") or []
+    if isinstance(teachers, str):
+        teachers = [teachers]
+    if not teachers:
+        return ""
+    names = ", ".join(f"`{t}`" for t in teachers)
+    views = ", each image averaged with its mirror image" if a.get("teacher_flip") else ""
+    return (f" distilled from {len(teachers)} teacher checkpoint{'s' if len(teachers) > 1 else ''} ({names}): the"
+            f" loss is {a.get('kd_weight')} x KL to the teachers' probabilities at temperature"
+            f" {a.get('kd_temperature')}{views}, plus {1 - a.get('kd_weight', 0):.1f} x the label-smoothed cross-entropy;")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True, type=Path)
@@ -140,13 +154,14 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"Class-balanced sampling; stroke augmentation (stroke dropout, rotation/scale/shear, per-stroke shift, jitter;",
         f"strength {a.get('strength', 1.0)}, applied with probability {a.get('p_augment', 0.9)}; left-right mirroring of",
-        f"{a.get('p_flip', 0.0)} of the augmented drawings) re-rendered with cairo;"
+        f"{a.get('p_flip', 0.0)} of the augmented drawings) re-rendered exactly (`training/render.py`);"
         + (f" {a['p_partial']} of the drawings cut to their first strokes (an unfinished drawing);" if a.get("p_partial") else "")
-        + (f" weights averaged (EMA, decay {a['ema']}; the shipped weights are the average);" if state.get("ema") else ""),
+        + (f" weights averaged (EMA, decay {a['ema']}; the shipped weights are the average);" if state.get("ema") else "")
+        + distillation_clause(a),
         f"bitmaps drawn with probability {a.get('p_bitmap', 0.5)} for classes that have them; label smoothing",
         f"{a.get('label_smoothing', 0.1)}; AdamW lr {a.get('lr')} weight decay {a.get('weight_decay')}, warm-up + cosine;",
         f"batch {a.get('batch')}, {a.get('epochs')} x {a.get('steps_per_epoch')} steps, seed {a.get('seed')};",
-        f"{log[-1]['seconds'] / 60:.0f} minutes on 2 CPU cores. Best validation top-1 during training:",
+        f"{log[-1]['seconds'] / 60:.0f} minutes on {'2 CPU cores' if a.get('device', 'cpu') == 'cpu' else 'one ' + a['device'].upper() + ' device'}. Best validation top-1 during training:",
         f"{pct(max(r['val_top1'] for r in log))} (epoch {max(log, key=lambda r: r['val_top1'])['epoch']}).",
         "",
         "## Quantisation",

@@ -1,6 +1,7 @@
 """Train DoodleNet: class-balanced sampling, stroke augmentation re-rendered with cairo, label smoothing.
 
     python -m training.train --out training/runs/main --epochs 200 [--ema 0.999] [--resume]
+    python -m training.train --out training/runs/student --teacher training/runs/v3/ema.pt [--teacher-flip] ...
 
 Seeded and reproducible (same seed, data and thread count -> same weights). Writes to ``--out``: ``model.pt``
 (best validation top-1), ``last.pt`` (the latest weights, with the optimiser, schedule and averaged weights, so
@@ -98,20 +99,63 @@ class BalancedStream(IterableDataset):
             yield torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
 
 
-def to_input(x: torch.Tensor) -> torch.Tensor:
+def to_input(x: torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
+    if device is not None:
+        x = x.to(device, non_blocking=True)
     return x.float().div_(255.0).reshape(-1, 1, 28, 28)
 
 
 @torch.no_grad()
 def evaluate_logits(model: nn.Module, images: np.ndarray, batch: int = 1024) -> np.ndarray:
     model.eval()
-    out = [model(to_input(torch.from_numpy(images[i : i + batch]))).numpy() for i in range(0, len(images), batch)]
+    device = next(model.parameters()).device
+    out = [model(to_input(torch.from_numpy(images[i : i + batch]), device)).cpu().numpy()
+           for i in range(0, len(images), batch)]
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def cpu_state(module: nn.Module) -> dict:
+    """A state dict on the CPU, so a checkpoint written on a GPU loads anywhere."""
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
 
 
 def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
     top = np.argsort(-logits, axis=1)[:, :k]
     return float((top == labels[:, None]).any(axis=1).mean()) if len(labels) else float("nan")
+
+
+class Teacher:
+    """Trained checkpoints whose softened outputs the student learns from (knowledge distillation): on every
+    training batch, as augmented, the class probabilities at temperature ``temperature``, averaged over the
+    checkpoints (an ensemble) and, with ``flip``, over each image and its mirror image."""
+
+    def __init__(self, checkpoints: list[Path], num_classes: int, temperature: float, flip: bool,
+                 device: torch.device) -> None:
+        self.models = [load_model(c, num_classes).to(device).eval() for c in checkpoints]
+        self.temperature, self.flip = temperature, flip
+
+    @torch.no_grad()
+    def probabilities(self, x: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+        t = temperature or self.temperature
+        views = [x, x.flip(3)] if self.flip else [x]
+        p = sum(torch.softmax(m(v) / t, dim=1) for m in self.models for v in views)
+        return p / (len(self.models) * len(views))
+
+
+def load_model(checkpoint: Path, num_classes: int) -> DoodleNet:
+    """A DoodleNet with the architecture and weights a training checkpoint records."""
+    state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+    args = state["args"]
+    model = DoodleNet(num_classes, widths=tuple(args.get("widths") or (32, 40, 96)), hidden=args["hidden"],
+                      dropout=args["dropout"])
+    model.load_state_dict(state["model"])
+    return model
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_p: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher || student) at the temperature, scaled by its square so its gradients keep their size."""
+    log_q = torch.log_softmax(student_logits / temperature, dim=1)
+    return nn.functional.kl_div(log_q, teacher_p, reduction="batchmean") * temperature * temperature
 
 
 def _save(state: dict, path: Path) -> None:
@@ -135,6 +179,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--dropout", type=float, default=0.3)
     ap.add_argument("--hidden", type=int, default=384)
+    ap.add_argument("--widths", type=lambda v: tuple(int(c) for c in v.split(",")), default=(32, 40, 96),
+                    help="channels of the three conv blocks (a larger teacher, say 64,96,192; the shipped size is the "
+                         "default)")
     ap.add_argument("--p-bitmap", type=float, default=0.5)
     ap.add_argument("--p-augment", type=float, default=0.9)
     ap.add_argument("--strength", type=float, default=1.0)
@@ -143,12 +190,23 @@ def main(argv: list[str] | None = None) -> None:
                     help="probability a drawing is cut to its first strokes (an unfinished drawing)")
     ap.add_argument("--ema", type=float, default=0.0, help="decay of an exponential moving average of the weights "
                     "(0: none); evaluated beside the weights every epoch and written to ema.pt")
+    ap.add_argument("--teacher", type=Path, action="append",
+                    help="checkpoint to distil from (repeatable: an ensemble); its softened outputs join the loss")
+    ap.add_argument("--teacher-flip", action="store_true",
+                    help="the teachers average each image with its mirror image")
+    ap.add_argument("--kd-weight", type=float, default=0.7,
+                    help="share of the loss that is the distillation term (the rest is cross-entropy)")
+    ap.add_argument("--kd-temperature", type=float, default=2.0)
     ap.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     ap.add_argument("--val-percent", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=1, help="processes that augment and render the batches")
+    ap.add_argument("--device", default="cpu", help="torch device to train on (cpu, cuda)")
     args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolution once
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -166,8 +224,9 @@ def main(argv: list[str] | None = None) -> None:
     val_images = render_all(va_s)
     print(f"train: {len(tr_s)} drawings + {len(bm)} bitmaps; validation: {len(va_s)} drawings", flush=True)
 
-    model = DoodleNet(len(categories), hidden=args.hidden, dropout=args.dropout)
+    model = DoodleNet(len(categories), widths=args.widths, hidden=args.hidden, dropout=args.dropout)
     print(f"MACs/image: {count_macs(model):,}  parameters: {sum(p.numel() for p in model.parameters()):,}")
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     total = args.epochs * args.steps_per_epoch
     warm = min(500, total // 20)
@@ -178,13 +237,13 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     start_epoch, best = 0, -1.0
     if args.resume and (args.out / "last.pt").exists():
-        state = torch.load(args.out / "last.pt", weights_only=False)
+        state = torch.load(args.out / "last.pt", weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         if ema is not None and state.get("ema_module") is not None:
             ema.load_state_dict(state["ema_module"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         start_epoch, best = state["epoch"], state.get("best_top1", -1.0)
         print(f"resuming after epoch {start_epoch}", flush=True)
     stream = BalancedStream(tr_s, tr_l, bm, bl, len(categories), args.batch, args.seed, args.p_bitmap,
@@ -192,6 +251,13 @@ def main(argv: list[str] | None = None) -> None:
     loader = DataLoader(stream, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None,
                         persistent_workers=bool(args.workers))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    teacher = (Teacher(args.teacher, len(categories), args.kd_temperature, args.teacher_flip, device)
+               if args.teacher else None)
+    if teacher is not None:
+        probs = np.concatenate([teacher.probabilities(to_input(torch.from_numpy(val_images[i : i + 1024]), device),
+                                                      1.0).cpu().numpy() for i in range(0, len(val_images), 1024)])
+        print(f"teachers ({len(args.teacher)}{', mirrored' if args.teacher_flip else ''}): validation top-1 "
+              f"{topk_accuracy(probs, va_l, 1):.4f} top-3 {topk_accuracy(probs, va_l, 3):.4f}", flush=True)
     log = open(args.out / "log.jsonl", "a" if start_epoch else "w")
     t0, it = time.time(), iter(loader)
     for epoch in range(start_epoch, args.epochs):
@@ -199,7 +265,12 @@ def main(argv: list[str] | None = None) -> None:
         run_loss = 0.0
         for _ in range(args.steps_per_epoch):
             x, y = next(it)
-            loss = loss_fn(model(to_input(x)), y)
+            inputs, y = to_input(x, device), y.to(device, non_blocking=True)
+            logits = model(inputs)
+            loss = loss_fn(logits, y)
+            if teacher is not None:
+                loss = ((1 - args.kd_weight) * loss
+                        + args.kd_weight * distillation_loss(logits, teacher.probabilities(inputs), args.kd_temperature))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -217,13 +288,14 @@ def main(argv: list[str] | None = None) -> None:
         log.write(json.dumps(rec) + "\n")
         log.flush()
         print(json.dumps(rec), flush=True)
-        state = {"model": model.state_dict(), "args": vars(args) | {"out": str(args.out)}, "categories": categories,
+        paths = {"out": str(args.out), "teacher": [str(t) for t in args.teacher or []]}
+        state = {"model": cpu_state(model), "args": vars(args) | paths, "categories": categories,
                  "epoch": epoch + 1, "val_top1": top1, "val_top3": top3}
         if top1 > best:
             best = top1
             _save(state, args.out / "model.pt")
         if ema is not None:
-            _save(state | {"model": ema.module.state_dict(), "val_top1": rec["ema_top1"], "val_top3": rec["ema_top3"],
+            _save(state | {"model": cpu_state(ema.module), "val_top1": rec["ema_top1"], "val_top3": rec["ema_top3"],
                            "ema": args.ema}, args.out / "ema.pt")
         _save(state | {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
                        "ema_module": ema.state_dict() if ema is not None else None, "best_top1": best},

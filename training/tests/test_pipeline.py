@@ -65,3 +65,39 @@ def test_smoke_training_on_two_classes_exports_and_quantizes(tmp_path):
     sess = ort.InferenceSession(str(out / "float.onnx"), providers=["CPUExecutionProvider"])
     p = sess.run(["probabilities"], {"image": np.zeros((2, 1, 28, 28), np.float32)})[0]
     assert p.shape == (2, 345) and np.allclose(p.sum(1), 1, atol=1e-4)
+
+
+def test_distillation_from_a_wider_teacher(tmp_path):
+    """A teacher of another width trains, then a student learns from it and the labels; the student's checkpoint
+    records its teacher and the teacher's architecture is read back from its own checkpoint."""
+    src = two_class_file(tmp_path)
+    common = ["--source", str(src), "--classes", "circle,square", "--steps-per-epoch", "12", "--batch", "64",
+              "--workers", "0", "--lr", "0.01", "--threads", "1"]
+    teacher = tmp_path / "teacher"
+    subprocess.run([sys.executable, "-m", "training.train", "--out", str(teacher), "--epochs", "4", "--widths",
+                    "16,24,48", "--hidden", "64", *common], cwd=REPO, check=True, timeout=600)
+    student = tmp_path / "student"
+    run = subprocess.run([sys.executable, "-m", "training.train", "--out", str(student), "--epochs", "3",
+                          "--teacher", str(teacher / "model.pt"), "--teacher-flip", *common], cwd=REPO,
+                         check=True, timeout=600, capture_output=True, text=True)
+    assert re.search(r"teachers \(1, mirrored\): validation top-1 [\d.]+", run.stdout)
+    log = [json.loads(line) for line in (student / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 3 and log[-1]["loss"] < log[0]["loss"]
+    import torch
+
+    from training.train import load_model
+    state = torch.load(student / "model.pt", weights_only=False)
+    assert state["args"]["teacher"] == [str(teacher / "model.pt")]
+    assert tuple(state["args"]["widths"]) == (32, 40, 96)
+    assert load_model(teacher / "model.pt", 345).features[0].out_channels == 16
+
+
+def test_distillation_loss_is_zero_only_when_the_student_agrees():
+    import torch
+
+    from training.train import distillation_loss
+    logits = torch.randn(5, 345)
+    for t in (1.0, 2.0):
+        teacher_p = torch.softmax(logits / t, dim=1)
+        assert float(distillation_loss(logits, teacher_p, t)) < 1e-5
+        assert float(distillation_loss(logits.flip(1), teacher_p, t)) > 0.1
