@@ -16,7 +16,7 @@ import onnx
 import torch
 from torch import nn
 
-from .model import DoodleNet, fold_batchnorm
+from .model import fold_batchnorm, load_checkpoint
 
 MODEL_NAME = "quickdraw-345"
 
@@ -29,14 +29,6 @@ class _WithSoftmax(nn.Module):
     def forward(self, x):
         logits = self.body(x)
         return logits, torch.softmax(logits, dim=1)
-
-
-def load_checkpoint(path: Path) -> tuple[DoodleNet, dict]:
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    a = state["args"]
-    model = DoodleNet(len(state["categories"]), hidden=a.get("hidden", 256), dropout=a.get("dropout", 0.3))
-    model.load_state_dict(state["model"])
-    return model.eval(), state
 
 
 def set_metadata(model: onnx.ModelProto, categories: list[str], version: str, extra: dict[str, str] | None = None):

@@ -5,6 +5,8 @@ Only ops the Swift engine runs: Conv, Relu, MaxPool, Flatten, Gemm (BatchNorm is
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -29,6 +31,17 @@ class DoodleNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: N x 1 x 28 x 28 floats in 0..1 (pixel / 255). Returns logits."""
         return self.classifier(self.features(x))
+
+
+def load_checkpoint(path: Path) -> tuple[DoodleNet, dict]:
+    """The DoodleNet a training checkpoint holds (its architecture from the checkpoint's arguments), in eval mode,
+    and the checkpoint."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    a = state["args"]
+    model = DoodleNet(len(state["categories"]), widths=tuple(a.get("widths") or (32, 40, 96)),
+                      hidden=a.get("hidden", 256), dropout=a.get("dropout", 0.3))
+    model.load_state_dict(state["model"])
+    return model.eval(), state
 
 
 def count_macs(model: nn.Module) -> int:

@@ -17,8 +17,7 @@ import torch
 
 from . import data as qd
 from .evaluate import draw_confusion, first_strokes, predict, report
-from .export import load_checkpoint
-from .model import count_macs
+from .model import count_macs, load_checkpoint
 from .train import render_all, split
 
 
@@ -59,8 +58,6 @@ def calibration_section(path: Path | None) -> list[str]:
 def distillation_clause(a: dict) -> str:
     """How the checkpoint was distilled, from its training arguments ("" when it was not)."""
     teachers = a.get("teacher") or []
-    if isinstance(teachers, str):
-        teachers = [teachers]
     if not teachers:
         return ""
     names = ", ".join(f"`{t}`" for t in teachers)

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from . import data as qd
 from .augment import augment, partial
-from .model import DoodleNet, count_macs
+from .model import DoodleNet, count_macs, load_checkpoint
 from .render import Renderer
 
 
@@ -129,9 +129,8 @@ class Teacher:
     training batch, as augmented, the class probabilities at temperature ``temperature``, averaged over the
     checkpoints (an ensemble) and, with ``flip``, over each image and its mirror image."""
 
-    def __init__(self, checkpoints: list[Path], num_classes: int, temperature: float, flip: bool,
-                 device: torch.device) -> None:
-        self.models = [load_model(c, num_classes).to(device).eval() for c in checkpoints]
+    def __init__(self, checkpoints: list[Path], temperature: float, flip: bool, device: torch.device) -> None:
+        self.models = [load_checkpoint(c)[0].to(device) for c in checkpoints]
         self.temperature, self.flip = temperature, flip
 
     @torch.no_grad()
@@ -140,16 +139,6 @@ class Teacher:
         views = [x, x.flip(3)] if self.flip else [x]
         p = sum(torch.softmax(m(v) / t, dim=1) for m in self.models for v in views)
         return p / (len(self.models) * len(views))
-
-
-def load_model(checkpoint: Path, num_classes: int) -> DoodleNet:
-    """A DoodleNet with the architecture and weights a training checkpoint records."""
-    state = torch.load(checkpoint, weights_only=False, map_location="cpu")
-    args = state["args"]
-    model = DoodleNet(num_classes, widths=tuple(args.get("widths") or (32, 40, 96)), hidden=args["hidden"],
-                      dropout=args["dropout"])
-    model.load_state_dict(state["model"])
-    return model
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_p: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -251,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     loader = DataLoader(stream, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None,
                         persistent_workers=bool(args.workers))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    teacher = (Teacher(args.teacher, len(categories), args.kd_temperature, args.teacher_flip, device)
+    teacher = (Teacher(args.teacher, args.kd_temperature, args.teacher_flip, device)
                if args.teacher else None)
     if teacher is not None:
         probs = np.concatenate([teacher.probabilities(to_input(torch.from_numpy(val_images[i : i + 1024]), device),

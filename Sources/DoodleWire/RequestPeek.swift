@@ -32,7 +32,7 @@ extension RequestPeek {
     }
 
     /// `request` of a payload in memory the caller holds.
-    public static func request(bytes payload: UnsafeRawBufferPointer) -> (kind: Kind, requestID: UInt64)? {
+    static func request(bytes payload: UnsafeRawBufferPointer) -> (kind: Kind, requestID: UInt64)? {
         var message = ProtobufScanner(payload)
         var found: (kind: Kind, requestID: UInt64)?
         while !message.isAtEnd {
@@ -68,7 +68,7 @@ public enum ResponsePeek {
     }
 
     /// `predictOutcome` of a payload in memory the caller holds.
-    public static func predictOutcome(bytes payload: UnsafeRawBufferPointer) -> (requestID: UInt64, code: Int)? {
+    static func predictOutcome(bytes payload: UnsafeRawBufferPointer) -> (requestID: UInt64, code: Int)? {
         var message = ProtobufScanner(payload)
         var found: (requestID: UInt64, code: Int)?
         while !message.isAtEnd {

@@ -85,11 +85,11 @@ def test_distillation_from_a_wider_teacher(tmp_path):
     assert len(log) == 3 and log[-1]["loss"] < log[0]["loss"]
     import torch
 
-    from training.train import load_model
+    from training.model import load_checkpoint
     state = torch.load(student / "model.pt", weights_only=False)
     assert state["args"]["teacher"] == [str(teacher / "model.pt")]
     assert tuple(state["args"]["widths"]) == (32, 40, 96)
-    assert load_model(teacher / "model.pt", 345).features[0].out_channels == 16
+    assert load_checkpoint(teacher / "model.pt")[0].features[0].out_channels == 16
 
 
 def test_distillation_loss_is_zero_only_when_the_student_agrees():
