@@ -119,32 +119,37 @@ AVX512 void cdk_gemm_avx512vnni(const uint8_t *A, size_t lda, int M, int K, int 
 }
 
 /// Implicit-GEMM tile: row i of A is k_h segments of `seg4` 4-byte words at a + i * row_step + ky * seg_stride.
+/// `np` panels of 16 columns; with `half`, the last of them has 8 or fewer valid columns and runs on 256-bit
+/// vectors (40 output channels are 2.5 panels: a 512-bit vpdpbusd costs two 256-bit ones on Zen 4, so a sixth of
+/// the layer's multiplies would be on zero weights).
 AVX512 static inline __attribute__((always_inline)) void
 tile_implicit(const uint8_t *restrict a, size_t row_step, size_t seg_stride, int k_h, int seg4,
               const int8_t *restrict B, size_t pb, const Panel *pc, int n0, size_t m0, const int mr, const int np,
-              uint8_t *restrict C8, size_t ldc) {
+              const int half, uint8_t *restrict C8, size_t ldc) {
+    const int full = half ? np - 1 : np;  // panels on 512-bit vectors
     __m512i acc[MR][3];
-    for (int j = 0; j < np; j++)
-        for (int i = 0; i < mr; i++) acc[i][j] = pc->bias[j];
-    const int8_t *b0 = B;
-    const int8_t *b1 = B + pb;
-    const int8_t *b2 = B + 2 * pb;
+    __m256i acc_half[MR];
+    for (int i = 0; i < mr; i++) {
+        for (int j = 0; j < full; j++) acc[i][j] = pc->bias[j];
+        if (half) acc_half[i] = _mm512_castsi512_si256(pc->bias[np - 1]);
+    }
+    const int8_t *b[3] = {B, B + pb, B + 2 * pb};
     // One flat loop over all k_h * seg4 steps (a nested loop here makes LLVM keep the accumulators in memory).
     const uint8_t *seg = a;
     int k = 0;
     const int steps = k_h * seg4;
     for (int step = 0; step < steps; step++) {
-        const __m512i w0 = _mm512_loadu_si512(b0);
-        const __m512i w1 = np > 1 ? _mm512_loadu_si512(b1) : w0;
-        const __m512i w2 = np > 2 ? _mm512_loadu_si512(b2) : w0;
-        b0 += 64, b1 += 64, b2 += 64;
+        __m512i w[3];
+        for (int j = 0; j < full; j++) w[j] = _mm512_loadu_si512(b[j]);
+        // A panel's first 32 bytes per step are its columns 0-7.
+        const __m256i w_half = half ? _mm256_loadu_si256((const __m256i *)b[np - 1]) : _mm256_setzero_si256();
+        for (int j = 0; j < np; j++) b[j] += 64;
         for (int i = 0; i < mr; i++) {
             int32_t word;
             memcpy(&word, seg + (size_t)i * row_step + (size_t)k * 4, 4);
             const __m512i x = _mm512_set1_epi32(word);
-            acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], x, w0);
-            if (np > 1) acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], x, w1);
-            if (np > 2) acc[i][2] = _mm512_dpbusd_epi32(acc[i][2], x, w2);
+            for (int j = 0; j < full; j++) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], x, w[j]);
+            if (half) acc_half[i] = _mm256_dpbusd_epi32(acc_half[i], _mm512_castsi512_si256(x), w_half);
         }
         if (++k == seg4) {
             k = 0;
@@ -152,20 +157,22 @@ tile_implicit(const uint8_t *restrict a, size_t row_step, size_t seg_stride, int
         }
     }
     for (int i = 0; i < mr; i++) {
-        for (int j = 0; j < np; j++) epilogue(acc[i][j], pc, j, C8, NULL, (m0 + (size_t)i) * ldc + n0 + 16 * j);
+        const size_t offset = (m0 + (size_t)i) * ldc + n0;
+        for (int j = 0; j < full; j++) epilogue(acc[i][j], pc, j, C8, NULL, offset + 16 * j);
+        if (half) epilogue(_mm512_zextsi256_si512(acc_half[i]), pc, np - 1, C8, NULL, offset + 16 * (np - 1));
     }
 }
 
-#define IMPLICIT_CASES(NP)                                                                                       \
+#define IMPLICIT_CASES(NP, HALF)                                                                                 \
     switch (mr) {                                                                                                \
-    case 8: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 8, NP, out, ldc); break;               \
-    case 7: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 7, NP, out, ldc); break;               \
-    case 6: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 6, NP, out, ldc); break;               \
-    case 5: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 5, NP, out, ldc); break;               \
-    case 4: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 4, NP, out, ldc); break;               \
-    case 3: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 3, NP, out, ldc); break;               \
-    case 2: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 2, NP, out, ldc); break;               \
-    default: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 1, NP, out, ldc); break;              \
+    case 8: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 8, NP, HALF, out, ldc); break;         \
+    case 7: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 7, NP, HALF, out, ldc); break;         \
+    case 6: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 6, NP, HALF, out, ldc); break;         \
+    case 5: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 5, NP, HALF, out, ldc); break;         \
+    case 4: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 4, NP, HALF, out, ldc); break;         \
+    case 3: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 3, NP, HALF, out, ldc); break;         \
+    case 2: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 2, NP, HALF, out, ldc); break;         \
+    default: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 1, NP, HALF, out, ldc); break;        \
     }
 
 AVX512 void cdk_conv_implicit_avx512vnni(CDK_CONV_IMPLICIT_ARGS) {
@@ -178,9 +185,12 @@ AVX512 void cdk_conv_implicit_avx512vnni(CDK_CONV_IMPLICIT_ARGS) {
         const int n0 = p * CDK_PANEL;
         const int8_t *Bp = B + (size_t)p * pb;
         const Panel pc = make_panel(N, n0, rq->bias, rq);
+        // A block of three whose last panel is at most half full (40 channels: 16 + 16 + 8).
+        const int half = np == 3 && N - (n0 + 2 * CDK_PANEL) <= 8;
         // Tiles never cross an output row: rows of one tile are consecutive pixels, c bytes apart.
         for (int oy = 0; oy < out_h; oy++) {
             // Balanced tiles: 14 columns as 5+5+4 rather than 6+6+2 (a 2-row tile cannot hide its weight loads).
+            // (With a half panel 7 rows would fit the registers; measured, they run no faster than 6.)
             const int most = np == 3 ? MR3 : MR;
             const int tiles = (out_w + most - 1) / most;
             const int rows = (out_w + tiles - 1) / tiles;
@@ -189,11 +199,15 @@ AVX512 void cdk_conv_implicit_avx512vnni(CDK_CONV_IMPLICIT_ARGS) {
                 const uint8_t *a = in + (size_t)oy * in_pitch + (size_t)ox0 * c;
                 const size_t m0 = (size_t)oy * out_w + ox0;
                 if (np == 3) {
-                    IMPLICIT_CASES(3)
+                    if (half) {
+                        IMPLICIT_CASES(3, 1)
+                    } else {
+                        IMPLICIT_CASES(3, 0)
+                    }
                 } else if (np == 2) {
-                    IMPLICIT_CASES(2)
+                    IMPLICIT_CASES(2, 0)
                 } else {
-                    IMPLICIT_CASES(1)
+                    IMPLICIT_CASES(1, 0)
                 }
             }
         }

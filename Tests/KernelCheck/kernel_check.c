@@ -53,7 +53,9 @@ typedef struct {
 } Requant;
 
 /// Scales chosen so outputs cover 0...255; a power of two (so products are exact and ties to even are tested)
-/// one time in three.
+/// one time in three. One matrix in eight has a column with a scale of 1 to 2^23 (most of its outputs clamp, some
+/// products overflow int32: the paths that clamp in the integer domain only where scales are small must fall back
+/// there), and one in four an upper bound below 255.
 static Requant make_requant(int K, int N) {
     Requant r;
     r.bias = malloc(sizeof(int32_t) * (size_t)N);
@@ -62,9 +64,11 @@ static Requant make_requant(int K, int N) {
         r.bias[n] = uniform(2 * 64 * K + 1) - 64 * K;
         r.scale[n] = uniform(3) == 0 ? 1.0f / (float)(1 << (uniform(8) + 6)) : 1.0f / (float)(64 * K + uniform(4096) + 1) * 40.0f;
     }
+    if (uniform(8) == 0) r.scale[uniform(N)] = (float)(1 << uniform(24));
     const int zp = uniform(3) == 0 ? 0 : uniform(256);
-    r.rq = (CDoodleKernels_Requant){.bias = r.bias, .scale = r.scale, .zero_point = zp,
-                                    .lo = uniform(2) ? zp : 0, .hi = 255};
+    const int lo = uniform(2) ? zp : 0;
+    r.rq = (CDoodleKernels_Requant){.bias = r.bias, .scale = r.scale, .zero_point = zp, .lo = lo,
+                                    .hi = uniform(4) == 0 ? lo + uniform(256 - lo) : 255};
     return r;
 }
 
