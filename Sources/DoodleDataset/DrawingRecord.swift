@@ -31,9 +31,9 @@ public struct DrawingRecord: Decodable, Sendable {
     /// Time-array lengths per stroke (0 where absent), for validation.
     public var timeCounts: [Int] { self.drawing.map { $0.count > 2 ? $0[2].count : 0 } }
 
-    /// Every record of an ndjson file, gzip-compressed or not.
-    public static func read(_ path: String) throws -> [DrawingRecord] {
+    /// Every record of an ndjson file, gzip-compressed or not, or its first `limit` records.
+    public static func read(_ path: String, limit: Int? = nil) throws -> [DrawingRecord] {
         let decoder = JSONDecoder()
-        return try GzipLineReader.lines(of: path).map { try decoder.decode(DrawingRecord.self, from: Data($0.utf8)) }
+        return try GzipLineReader.lines(of: path, limit: limit).map { try decoder.decode(DrawingRecord.self, from: Data($0.utf8)) }
     }
 }

@@ -25,8 +25,8 @@ public struct LoadInputs: Sendable {
             }
         }
         if kind != .bitmaps {
-            let simplified = try DrawingRecord.read(path("simplified.ndjson.gz")).prefix(1500)
-            let raw = try DrawingRecord.read(path("raw.ndjson.gz")).prefix(500)
+            let simplified = try DrawingRecord.read(path("simplified.ndjson.gz"), limit: 1500)
+            let raw = try DrawingRecord.read(path("raw.ndjson.gz"), limit: 500)
             strokes = (Array(simplified) + Array(raw)).map { r in
                 .with {
                     $0.strokes = Doodle_V1_Drawing(quickDraw: r.drawing)

@@ -27,4 +27,24 @@ struct DatasetToolsTests {
         #expect(records[0].strokes[0].x == [0, 10, 20] && !records[0].strokes[0].hasTimes)
         #expect(records[1].strokes[0].hasTimes && records[1].timeCounts == [2])
     }
+
+    @Test("a read with a limit gives the file's first records, and stops at its end when the file is shorter")
+    func limitedRead() throws {
+        let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/quickdraw")
+        let path = shared.appendingPathComponent("simplified.ndjson.gz").path
+        let all = try GzipLineReader.lines(of: path)
+        // 1,500 lines cross many 64 KiB chunks, so lines split between chunks are joined.
+        for limit in [0, 1, 1500] {
+            #expect(try GzipLineReader.lines(of: path, limit: limit) == Array(all.prefix(limit)))
+        }
+        #expect(try DrawingRecord.read(path, limit: 3).map(\.keyID) == all.prefix(3).map { line in
+            try? JSONDecoder().decode(DrawingRecord.self, from: Data(line.utf8)).keyID
+        })
+        let plain = Self.temporary("no-final-newline.ndjson")
+        try "a\n\nb\nc".write(toFile: plain, atomically: true, encoding: .utf8)
+        #expect(try GzipLineReader.lines(of: plain) == ["a", "b", "c"])
+        #expect(try GzipLineReader.lines(of: plain, limit: 10) == ["a", "b", "c"])
+        #expect(try GzipLineReader.lines(of: plain, limit: 2) == ["a", "b"])
+    }
 }
