@@ -2,6 +2,7 @@
 
     python -m training.train --out training/runs/main --epochs 200 [--ema 0.999] [--resume]
     python -m training.train --out training/runs/student --teacher training/runs/v3/ema.pt [--teacher-flip] ...
+    python -m training.train --out training/runs/tuned --init training/runs/v3/ema.pt --lr 1e-3 --epochs 60 ...
 
 Seeded and reproducible (same seed, data and thread count -> same weights). Writes to ``--out``: ``model.pt``
 (best validation top-1), ``last.pt`` (the latest weights, with the optimiser, schedule and averaged weights, so
@@ -186,6 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--kd-weight", type=float, default=0.7,
                     help="share of the loss that is the distillation term (the rest is cross-entropy)")
     ap.add_argument("--kd-temperature", type=float, default=2.0)
+    ap.add_argument("--init", type=Path,
+                    help="start from this checkpoint's weights (same architecture) with a fresh optimiser and schedule: "
+                         "fine-tuning, say from a stronger teacher")
     ap.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     ap.add_argument("--val-percent", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
@@ -215,6 +219,9 @@ def main(argv: list[str] | None = None) -> None:
 
     model = DoodleNet(len(categories), widths=args.widths, hidden=args.hidden, dropout=args.dropout)
     print(f"MACs/image: {count_macs(model):,}  parameters: {sum(p.numel() for p in model.parameters()):,}")
+    if args.init is not None and not (args.resume and (args.out / "last.pt").exists()):
+        model.load_state_dict(load_checkpoint(args.init)[1]["model"])
+        print(f"starting from the weights of {args.init}", flush=True)
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     total = args.epochs * args.steps_per_epoch
@@ -277,7 +284,8 @@ def main(argv: list[str] | None = None) -> None:
         log.write(json.dumps(rec) + "\n")
         log.flush()
         print(json.dumps(rec), flush=True)
-        paths = {"out": str(args.out), "teacher": [str(t) for t in args.teacher or []]}
+        paths = {"out": str(args.out), "teacher": [str(t) for t in args.teacher or []],
+                 "init": str(args.init) if args.init else None}
         state = {"model": cpu_state(model), "args": vars(args) | paths, "categories": categories,
                  "epoch": epoch + 1, "val_top1": top1, "val_top3": top3}
         if top1 > best:

@@ -90,6 +90,16 @@ def test_distillation_from_a_wider_teacher(tmp_path):
     assert state["args"]["teacher"] == [str(teacher / "model.pt")]
     assert tuple(state["args"]["widths"]) == (32, 40, 96)
     assert load_checkpoint(teacher / "model.pt")[0].features[0].out_channels == 16
+    # --init starts from the teacher's weights: with a learning rate of 0 its parameters come out unchanged (only
+    # BatchNorm's running statistics move), and the checkpoint says where it started.
+    tuned = tmp_path / "tuned"
+    subprocess.run([sys.executable, "-m", "training.train", "--out", str(tuned), "--epochs", "1", "--widths",
+                    "16,24,48", "--hidden", "64", "--init", str(teacher / "model.pt"), *common, "--lr", "0"],
+                   cwd=REPO, check=True, timeout=600)
+    start, end = load_checkpoint(teacher / "model.pt")[0], load_checkpoint(tuned / "last.pt")[0]
+    for (name, a), b in zip(start.named_parameters(), end.parameters()):
+        assert torch.equal(a, b), name
+    assert torch.load(tuned / "last.pt", weights_only=False)["args"]["init"] == str(teacher / "model.pt")
 
 
 def test_distillation_loss_is_zero_only_when_the_student_agrees():
