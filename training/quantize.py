@@ -51,7 +51,10 @@ def calibration_images(count: int, seed: int = 7) -> np.ndarray:
     return np.stack(imgs)
 
 
-def quantize(float_path: Path, out: Path, images: np.ndarray) -> None:
+def quantize(float_path: Path, out: Path, images: np.ndarray, reduce_range: bool = False) -> None:
+    """Writes the int8 QDQ model. With `reduce_range`, weights use 7 bits ([-64, 64]): doodled's AVX2 path then
+    multiplies without shifting its activations (about 1.4 times as fast), for some accuracy (v3: 59.5 % -> 59.1 %
+    top-1 on the validation split, int8, exact)."""
     src = onnx.load(str(float_path))
     softmax = [n.name for n in src.graph.node if n.op_type == "Softmax"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,13 +63,15 @@ def quantize(float_path: Path, out: Path, images: np.ndarray) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         quantize_static(str(pre), str(out), ImageReader(images), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=softmax)
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=softmax,
+                        reduce_range=reduce_range)
     m = onnx.load(str(out))
     meta = {p.key: p.value for p in src.metadata_props}
     labels = meta.pop("doodle.labels").split("\n")
     set_metadata(m, labels, meta.pop("doodle.model_version", "1"),
                  meta | {"doodle.quantization": "onnxruntime quantize_static QDQ, uint8 activations (MinMax), "
-                                               "int8 per-channel symmetric weights"})
+                                               + ("7-bit (reduced range) " if reduce_range else "int8 ")
+                                               + "per-channel symmetric weights"})
     onnx.save(m, str(out))
     print(f"wrote {out}")
 
@@ -76,8 +81,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--float", dest="float_path", required=True, type=Path)
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--calibration-images", type=int, default=2000)
+    ap.add_argument("--reduce-range", action="store_true",
+                    help="7-bit weights: faster on AVX2-only CPUs, slightly less accurate")
     args = ap.parse_args(argv)
-    quantize(args.float_path, args.out, calibration_images(args.calibration_images))
+    quantize(args.float_path, args.out, calibration_images(args.calibration_images), args.reduce_range)
 
 
 if __name__ == "__main__":

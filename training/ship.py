@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--version", default="1")
     ap.add_argument("--no-calibrate", dest="calibrate", action="store_false",
                     help="ship the softmax as trained (temperature 1)")
+    ap.add_argument("--reduce-range", action="store_true",
+                    help="7-bit weights (training.quantize): faster on AVX2-only CPUs, slightly less accurate")
     ap.add_argument("--goldens", type=Path, default=REPO / "Tests/DoodleEngineTests/Fixtures/quickdraw-345")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -41,13 +43,13 @@ def main(argv: list[str] | None = None) -> None:
         float_path = Path(tmp) / "model-float.onnx"
         export(args.checkpoint, float_path, args.version)
         images = calibration_images(2000)
-        quantize(float_path, args.out / "model.onnx", images)
+        quantize(float_path, args.out / "model.onnx", images, args.reduce_range)
         card_extra = []
         if args.calibrate:
             before = calibrate.analyse(*calibrate.validation_logits(args.out / "model.onnx"))
             t = round(before["temperature"], 4)
             export(args.checkpoint, float_path, args.version, temperature=t)
-            quantize(float_path, args.out / "model.onnx", images)
+            quantize(float_path, args.out / "model.onnx", images, args.reduce_range)
             shipped = calibrate.analyse(*calibrate.validation_logits(args.out / "model.onnx"))
             (args.out / "calibration.json").write_text(
                 json.dumps({"temperature": t, "untempered": before, "shipped": shipped}, indent=1) + "\n")

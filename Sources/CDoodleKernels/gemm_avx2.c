@@ -8,6 +8,10 @@
 // at most 2 * 128 * 127 = 32512 and nothing saturates. 128 * sum(w) per column (the packed trailer) adds back what
 // the shift took away. Weights of -128 would break the sign step; such a matrix runs on the reference kernels.
 //
+// Weights quantised with a reduced range ([-64, 64], onnxruntime's `reduce_range` for this very reason) need none of
+// this: 2 * 255 * 64 = 32640 fits int16, so vpmaddubsw takes the activations as they are (`direct`: one broadcast
+// and no vpsignb per step, no shifted copy), measured 1.5 times as fast on the model's layers.
+//
 // The activations a GEMM or convolution reads are first rewritten once, as a' and |a'|, into a per-thread buffer
 // (they are read many times: once per 16-column panel, and by up to k_h * k_w output pixels), so a step of 4 k
 // costs two broadcast loads per row and vpsignb, vpmaddubsw, vpmaddwd (by ones) and vpaddd per 8 columns: two
@@ -136,11 +140,13 @@ epilogue(__m256i acc0, __m256i acc1, const Panel *pc, uint8_t *restrict C8, int3
 }
 
 /// One tile: `mr` (<= MR) consecutive rows from p0 by one panel, or by its first 8 columns when `half` (a last
-/// panel with 8 or fewer valid columns: 40 output channels are 2.5 panels, not 3). Constant `mr` and `half` unroll
-/// it. `rows` point into the a' copy; |a'| is `len` bytes further on.
+/// panel with 8 or fewer valid columns: 40 output channels are 2.5 panels, not 3). Constant `mr`, `half` and
+/// `direct` unroll it. `rows` point into the a' copy, |a'| `len` bytes further on; with `direct` (weights in
+/// [-64, 64]) into the activations as they are.
 AVX2 static inline __attribute__((always_inline)) void
 tile(const cdk_rows *r, cdk_row_cursor *cursor, size_t len, size_t p0, const int mr, const int half,
-     const int8_t *restrict B, const Panel *pc, int n0, uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {
+     const int direct, const int8_t *restrict B, const Panel *pc, int n0, uint8_t *restrict C8,
+     int32_t *restrict C32, size_t ldc) {
     const uint8_t *rows[MR];
     __m256i acc[MR][2];
     for (int i = 0; i < mr; i++) {
@@ -159,7 +165,14 @@ tile(const cdk_rows *r, cdk_row_cursor *cursor, size_t len, size_t p0, const int
         const __m256i w0 = _mm256_loadu_si256((const __m256i *)B);
         const __m256i w1 = half ? w0 : _mm256_loadu_si256((const __m256i *)(B + 32));
         B += 64;
-        for (int i = 0; i < mr; i++) {
+        for (int i = 0; i < mr && direct; i++) {
+            int32_t word;
+            memcpy(&word, rows[i] + off, 4);
+            const __m256i a = _mm256_set1_epi32(word);
+            acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(_mm256_maddubs_epi16(a, w0), ones));
+            if (!half) acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(_mm256_maddubs_epi16(a, w1), ones));
+        }
+        for (int i = 0; i < mr && !direct; i++) {
             int32_t word, size;
             memcpy(&word, rows[i] + off, 4);
             memcpy(&size, rows[i] + len + off, 4);
@@ -189,17 +202,17 @@ tile(const cdk_rows *r, cdk_row_cursor *cursor, size_t len, size_t p0, const int
     }
 }
 
-/// Every row of one panel: `half` as in tile.
+/// Every row of one panel: `half` and `direct` as in tile.
 AVX2 static inline __attribute__((always_inline)) void
-panel_rows(const cdk_rows *r, size_t M, size_t len, const int half, const int8_t *restrict Bp, const Panel *pc,
-           int n0, uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {
+panel_rows(const cdk_rows *r, size_t M, size_t len, const int half, const int direct, const int8_t *restrict Bp,
+           const Panel *pc, int n0, uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {
     cdk_row_cursor cursor = cdk_row_cursor_start(r);
     size_t m0 = 0;
-    for (; m0 + MR <= M; m0 += MR) tile(r, &cursor, len, m0, MR, half, Bp, pc, n0, C8, C32, ldc);
+    for (; m0 + MR <= M; m0 += MR) tile(r, &cursor, len, m0, MR, half, direct, Bp, pc, n0, C8, C32, ldc);
     switch (M - m0) {
-    case 3: tile(r, &cursor, len, m0, 3, half, Bp, pc, n0, C8, C32, ldc); break;
-    case 2: tile(r, &cursor, len, m0, 2, half, Bp, pc, n0, C8, C32, ldc); break;
-    case 1: tile(r, &cursor, len, m0, 1, half, Bp, pc, n0, C8, C32, ldc); break;
+    case 3: tile(r, &cursor, len, m0, 3, half, direct, Bp, pc, n0, C8, C32, ldc); break;
+    case 2: tile(r, &cursor, len, m0, 2, half, direct, Bp, pc, n0, C8, C32, ldc); break;
+    case 1: tile(r, &cursor, len, m0, 1, half, direct, Bp, pc, n0, C8, C32, ldc); break;
     default: break;
     }
 }
@@ -211,22 +224,31 @@ AVX2 static int run(const cdk_rows *src, size_t M, int K, int N, const int8_t *B
     const size_t last = M - 1;
     const size_t len = (last / (size_t)src->out_w) * src->in_pitch + (last % (size_t)src->out_w) * src->c +
                        (size_t)(src->k_h - 1) * src->seg_stride + (size_t)src->seg4 * 4;
-    uint8_t *shifted = shift_activations(src->in, len);
-    if (!shifted) return 0;
+    const int direct = cdk_fits_7_bits(B, K, N);
     cdk_rows shifted_rows = *src;
-    shifted_rows.in = shifted;
+    if (!direct) {
+        uint8_t *shifted = shift_activations(src->in, len);
+        if (!shifted) return 0;
+        shifted_rows.in = shifted;
+    }
     const cdk_rows *r = &shifted_rows;
     const size_t pb = cdk_panel_bytes(K);
-    const int32_t *correction = cdk_shift_correction(B, K, N);
+    const int32_t *correction = direct ? NULL : cdk_shift_correction(B, K, N);
     // Panels outermost keep one panel of B hot in L1 while every row streams past it.
     for (int p = 0; p < CDK_PANELS(N); p++) {
         const int n0 = p * CDK_PANEL;
         const Panel pc = make_panel(N, n0, bias, correction, rq);
         const int8_t *Bp = B + (size_t)p * pb;
-        if (pc.count <= 8) {
-            panel_rows(r, M, len, 1, Bp, &pc, n0, C8, C32, ldc);
+        if (direct) {
+            if (pc.count <= 8) {
+                panel_rows(r, M, len, 1, 1, Bp, &pc, n0, C8, C32, ldc);
+            } else {
+                panel_rows(r, M, len, 0, 1, Bp, &pc, n0, C8, C32, ldc);
+            }
+        } else if (pc.count <= 8) {
+            panel_rows(r, M, len, 1, 0, Bp, &pc, n0, C8, C32, ldc);
         } else {
-            panel_rows(r, M, len, 0, Bp, &pc, n0, C8, C32, ldc);
+            panel_rows(r, M, len, 0, 0, Bp, &pc, n0, C8, C32, ldc);
         }
     }
     return 1;

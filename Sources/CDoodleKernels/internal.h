@@ -15,13 +15,18 @@ static inline size_t cdk_panel_bytes(int K) { return (size_t)CDK_K4(K) * CDK_PAN
 
 /// Packed weights: the panels, then a trailer that the paths computing on shifted activations read.
 ///   int32 shift_correction[panels * 16]: 128 * sum_k w[n][k], so sum_k (a - 128) * w + correction = sum_k a * w;
-///   int32 has_minus_128: 1 if some weight is -128 (the AVX2 sign trick is exact only on [-127, 127]).
+///   int32 has_minus_128: 1 if some weight is -128 (the AVX2 sign trick is exact only on [-127, 127]);
+///   int32 fits_7_bits: 1 if every weight is in [-64, 64] (quantised with a reduced range), where AVX2's
+///   vpmaddubsw multiplies the activations as they are without saturating (2 * 255 * 64 = 32640).
 static inline size_t cdk_panels_bytes(int K, int N) { return (size_t)CDK_PANELS(N) * cdk_panel_bytes(K); }
 static inline const int32_t *cdk_shift_correction(const int8_t *B, int K, int N) {
     return (const int32_t *)(const void *)(B + cdk_panels_bytes(K, N));
 }
 static inline int cdk_has_minus_128(const int8_t *B, int K, int N) {
     return cdk_shift_correction(B, K, N)[CDK_PANELS(N) * CDK_PANEL];
+}
+static inline int cdk_fits_7_bits(const int8_t *B, int K, int N) {
+    return cdk_shift_correction(B, K, N)[CDK_PANELS(N) * CDK_PANEL + 1];
 }
 
 /// One 16-column panel's epilogue constants as plain arrays (zero past the last column): bias plus, where given,

@@ -65,6 +65,13 @@ def test_smoke_training_on_two_classes_exports_and_quantizes(tmp_path):
     sess = ort.InferenceSession(str(out / "float.onnx"), providers=["CPUExecutionProvider"])
     p = sess.run(["probabilities"], {"image": np.zeros((2, 1, 28, 28), np.float32)})[0]
     assert p.shape == (2, 345) and np.allclose(p.sum(1), 1, atol=1e-4)
+    # --reduce-range keeps every weight within [-64, 64] (what the AVX2 path's fast form needs); the default does not.
+    from onnx import numpy_helper
+    for flag, widest in (([], 127), (["--reduce-range"], 64)):
+        subprocess.run([sys.executable, "-m", "training.quantize", "--float", str(out / "float.onnx"), "--out",
+                        str(out / "int8.onnx"), "--calibration-images", "64", *flag], cwd=REPO, check=True, timeout=300)
+        weights = [numpy_helper.to_array(t) for t in onnx.load(str(out / "int8.onnx")).graph.initializer]
+        assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights if w.dtype == np.int8) == widest
 
 
 def test_distillation_from_a_wider_teacher(tmp_path):
