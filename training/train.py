@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     model = DoodleNet(len(categories), widths=args.widths, hidden=args.hidden, dropout=args.dropout)
     print(f"MACs/image: {count_macs(model):,}  parameters: {sum(p.numel() for p in model.parameters()):,}")
     if args.init is not None and not (args.resume and (args.out / "last.pt").exists()):
-        model.load_state_dict(load_checkpoint(args.init)[1]["model"])
+        model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=False)["model"])
         print(f"starting from the weights of {args.init}", flush=True)
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)

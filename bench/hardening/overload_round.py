@@ -15,6 +15,7 @@ worst slice's p99.
 import argparse
 import json
 import statistics
+from collections import Counter
 
 
 def main() -> None:
@@ -28,10 +29,7 @@ def main() -> None:
     capacity = sum(r["ok"] for r in cap) / sum(r["seconds"] for r in cap)
     good = sum(r["ok"] for r in ovl) / sum(r["seconds"] for r in ovl)
     offered = sum(r["requests"] for r in ovl) / sum(r["seconds"] for r in ovl)
-    shed: dict[str, int] = {}
-    for r in ovl:
-        for k, v in r["errors"].items():
-            shed[k] = shed.get(k, 0) + v
+    shed = dict(sum((Counter(r["errors"]) for r in ovl), Counter()))
     answered = sum(r["ok"] + r["okLate"] for r in ovl)
     within = sum(r.get("okWithinBudget") or 0 for r in ovl)
     print(f"round {args.round}: {len(cap)} capacity and {len(ovl)} overload slices, alternated")
