@@ -10,7 +10,8 @@ public enum KernelISA: Int, Sendable, CaseIterable, CustomStringConvertible {
     case avx512vnni = 2
     /// ARMv8.2 dot product `sdot` on activations shifted to int8 (Graviton 2, Ampere Altra, Apple M1 and later).
     case neonDotprod = 3
-    /// ARMv8.6 int8 matrix multiply's `usdot` (Graviton 3 and 4, Neoverse V1/V2/N2, Apple M2 and later).
+    /// ARMv8.6 int8 matrix multiply's mixed-sign dot product `sudot` on activations as they are (Graviton 3 and 4,
+    /// Neoverse V1/V2/N2, Apple M2 and later).
     case neonI8mm = 4
 
     /// The fastest path this CPU supports: AVX-512 VNNI > AVX2 on x86-64, i8mm > dotprod on ARM64, else reference.

@@ -1,0 +1,41 @@
+// Runs one of the model's GEMM shapes (v3: conv1 with its single channel widened to 4 taps, conv2, conv3, the two
+// dense layers at batch 64) a given number of times on one kernel path, for bench/engine/count-instructions.
+//   model_layers ISA ITERATIONS LAYER   (ISA as CDoodleKernels_ISA; LAYER 0-4)
+#include "CDoodleKernels.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static void *al(size_t n) { void *p; if (posix_memalign(&p, 64, n + 64)) abort(); memset(p, 0, n + 64); return p; }
+typedef struct { const char *name; int c, kh, kw, oh, ow, N; int dense_M, dense_K; } L;
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: model_layers ISA ITERATIONS LAYER\n");
+        return 2;
+    }
+    CDoodleKernels_ISA isa = atoi(argv[1]);
+    int iters = atoi(argv[2]), li = atoi(argv[3]);
+    L layers[] = {{"conv1", 1, 3, 4, 28, 28, 32, 0, 0}, {"conv2", 32, 3, 3, 14, 14, 40, 0, 0},
+                  {"conv3", 40, 3, 3, 7, 7, 96, 0, 0}, {"dense864x384 b64", 0, 0, 0, 0, 0, 384, 64, 864},
+                  {"dense384x345 b64", 0, 0, 0, 0, 0, 345, 64, 384}};
+    srand(1);
+    L l = layers[li];
+    int K = l.dense_M ? l.dense_K : l.kh * l.kw * l.c;
+    int8_t *w = al((size_t)K * l.N);
+    for (int i = 0; i < K * l.N; i++) w[i] = (int8_t)(rand() % 255 - 127);
+    void *B = al(CDoodleKernels_packed_size(isa, K, l.N));
+    CDoodleKernels_pack_weights(isa, w, K, l.N, B);
+    int32_t *bias = al(4 * l.N); float *scale = al(4 * l.N);
+    for (int n = 0; n < l.N; n++) { bias[n] = rand() % 1000 - 500; scale[n] = 0.0005f + (rand() % 100) * 1e-6f; }
+    CDoodleKernels_Requant rq = {bias, scale, 0, 0, 255};
+    size_t in_w = l.ow + l.kw - 1, pitch = in_w * (l.c ? l.c : 1), in_bytes = l.dense_M ? (size_t)l.dense_M * K : (l.oh + l.kh) * pitch;
+    uint8_t *in = al(in_bytes);
+    for (size_t i = 0; i < in_bytes; i++) in[i] = (uint8_t)(rand() % 3 == 0 ? 0 : rand());
+    uint8_t *out = al((size_t)(l.dense_M ? l.dense_M : l.oh * l.ow) * l.N);
+    for (int r = 0; r < iters; r++) {
+        if (l.dense_M) CDoodleKernels_gemm_u8s8(isa, in, K, l.dense_M, K, l.N, B, &rq, out, l.N);
+        else CDoodleKernels_conv_implicit_u8(isa, in, pitch, l.c, l.kh, l.kw, l.oh, l.ow, B, l.N, &rq, out, l.N);
+    }
+    unsigned sum = 0; for (size_t i = 0; i < (size_t)(l.dense_M ? l.dense_M : l.oh * l.ow) * l.N; i++) sum = sum * 31 + out[i];
+    printf("%s %08x\n", l.name, sum);
+    return 0;
+}
