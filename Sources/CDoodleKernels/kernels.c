@@ -1,7 +1,6 @@
 // Dispatch, packing and the portable reference kernels.
 #include "internal.h"
 #include <stdio.h>
-#include <stdlib.h>
 
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
@@ -67,7 +66,7 @@ void CDoodleKernels_pack_weights(CDoodleKernels_ISA isa, const int8_t *w, int K,
     int8_t *out = (int8_t *)packed;
     memset(out, 0, CDoodleKernels_packed_size(isa, K, N));
     int32_t *correction = (int32_t *)(void *)(out + cdk_panels_bytes(K, N));
-    int has_minus_128 = 0, max_magnitude = 0;
+    int has_minus_128 = 0, fits_7_bits = 1;
     for (int n = 0; n < N; n++) {
         int8_t *panel = out + (size_t)(n / CDK_PANEL) * cdk_panel_bytes(K);
         int32_t sum = 0;
@@ -76,12 +75,12 @@ void CDoodleKernels_pack_weights(CDoodleKernels_ISA isa, const int8_t *w, int K,
             panel[((size_t)(k / 4) * CDK_PANEL + (n % CDK_PANEL)) * 4 + (k % 4)] = v;
             sum += v;
             has_minus_128 |= v == -128;
-            if (abs(v) > max_magnitude) max_magnitude = abs(v);
+            fits_7_bits &= v >= -64 && v <= 64;
         }
         correction[n] = 128 * sum;
     }
     correction[CDK_PANELS(N) * CDK_PANEL] = has_minus_128;
-    correction[CDK_PANELS(N) * CDK_PANEL + 1] = max_magnitude <= 64;
+    correction[CDK_PANELS(N) * CDK_PANEL + 1] = fits_7_bits;
 }
 
 void cdk_gemm_reference(const uint8_t *A, size_t lda, int M, int K, int N, const int8_t *B,
