@@ -140,17 +140,19 @@ epilogue(__m256i acc0, __m256i acc1, const Panel *pc, uint8_t *restrict C8, int3
 }
 
 /// One tile: `mr` (<= MR) consecutive rows from p0 by one panel, or by its first 8 columns when `half` (a last
-/// panel with 8 or fewer valid columns: 40 output channels are 2.5 panels, not 3). Constant `mr`, `half` and
-/// `direct` unroll it. `rows` point into the a' copy, |a'| `len` bytes further on; with `direct` (weights in
-/// [-64, 64]) into the activations as they are.
+/// panel with 8 or fewer valid columns: 40 output channels are 2.5 panels, not 3). Constant `mr`, `half`, `direct`
+/// and `pool` unroll it. `rows` point into the a' copy, |a'| `len` bytes further on; with `direct` (weights in
+/// [-64, 64]) into the activations as they are. With `pool` (2 x 2 pooling fused, mr = 4), the tile is pooled
+/// pixel p0's four rows, and their largest sums are requantised and stored as one output row.
 AVX2 static inline __attribute__((always_inline)) void
 tile(const cdk_rows *r, cdk_row_cursor *cursor, size_t len, size_t p0, const int mr, const int half,
-     const int direct, const int8_t *restrict B, const Panel *pc, int n0, uint8_t *restrict C8,
+     const int direct, const int pool, const int8_t *restrict B, const Panel *pc, int n0, uint8_t *restrict C8,
      int32_t *restrict C32, size_t ldc) {
     const uint8_t *rows[MR];
     __m256i acc[MR][2];
+    const size_t pooled_offset = pool ? cdk_quad(r, p0, ldc, rows) : 0;
     for (int i = 0; i < mr; i++) {
-        rows[i] = cdk_row_cursor_next(cursor);
+        if (!pool) rows[i] = cdk_row_cursor_next(cursor);
         acc[i][0] = pc->bias[0];
         acc[i][1] = pc->bias[1];
     }
@@ -193,6 +195,18 @@ tile(const cdk_rows *r, cdk_row_cursor *cursor, size_t len, size_t p0, const int
             off += skip;
         }
     }
+    if (pool) {
+        for (int j = 0; j < 2; j++) {
+            acc[0][j] =
+                _mm256_max_epi32(_mm256_max_epi32(acc[0][j], acc[1][j]), _mm256_max_epi32(acc[2][j], acc[3][j]));
+        }
+        if (half) {
+            epilogue_half(acc[0][0], pc, C8, C32, pooled_offset + (size_t)n0);
+        } else {
+            epilogue(acc[0][0], acc[0][1], pc, C8, C32, pooled_offset + (size_t)n0);
+        }
+        return;
+    }
     for (int i = 0; i < mr; i++) {
         const size_t offset = (p0 + (size_t)i) * ldc + (size_t)n0;
         if (half) {
@@ -203,17 +217,21 @@ tile(const cdk_rows *r, cdk_row_cursor *cursor, size_t len, size_t p0, const int
     }
 }
 
-/// Every row of one panel: `half` and `direct` as in tile.
+/// Every row of one panel (with `r->pool_w`, every pooled pixel: M of them): `half` and `direct` as in tile.
 AVX2 static inline __attribute__((always_inline)) void
 panel_rows(const cdk_rows *r, size_t M, size_t len, const int half, const int direct, const int8_t *restrict Bp,
            const Panel *pc, int n0, uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {
     cdk_row_cursor cursor = cdk_row_cursor_start(r);
+    if (r->pool_w) {
+        for (size_t q = 0; q < M; q++) tile(r, &cursor, len, q, 4, half, direct, 1, Bp, pc, n0, C8, C32, ldc);
+        return;
+    }
     size_t m0 = 0;
-    for (; m0 + MR <= M; m0 += MR) tile(r, &cursor, len, m0, MR, half, direct, Bp, pc, n0, C8, C32, ldc);
+    for (; m0 + MR <= M; m0 += MR) tile(r, &cursor, len, m0, MR, half, direct, 0, Bp, pc, n0, C8, C32, ldc);
     switch (M - m0) {
-    case 3: tile(r, &cursor, len, m0, 3, half, direct, Bp, pc, n0, C8, C32, ldc); break;
-    case 2: tile(r, &cursor, len, m0, 2, half, direct, Bp, pc, n0, C8, C32, ldc); break;
-    case 1: tile(r, &cursor, len, m0, 1, half, direct, Bp, pc, n0, C8, C32, ldc); break;
+    case 3: tile(r, &cursor, len, m0, 3, half, direct, 0, Bp, pc, n0, C8, C32, ldc); break;
+    case 2: tile(r, &cursor, len, m0, 2, half, direct, 0, Bp, pc, n0, C8, C32, ldc); break;
+    case 1: tile(r, &cursor, len, m0, 1, half, direct, 0, Bp, pc, n0, C8, C32, ldc); break;
     default: break;
     }
 }
@@ -237,14 +255,17 @@ all_panels(const cdk_rows *r, size_t M, size_t len, const int direct, int K, int
     }
 }
 
-/// Runs the GEMM over rows `r`: on the activations as they are when the weights fit 7 bits, else on their shifted
-/// copy; false if there was no memory for that copy.
+/// Runs the GEMM over rows `r` (M rows, or M pooled pixels): on the activations as they are when the weights fit 7
+/// bits, else on their shifted copy; false if there was no memory for that copy.
 AVX2 static int run(const cdk_rows *src, size_t M, int K, int N, const int8_t *B, const CDoodleKernels_Requant *rq,
                     const int32_t *bias, uint8_t *C8, int32_t *C32, size_t ldc) {
-    // Bytes the rows read: from the first row's start to the last row's last segment's end.
+    // Bytes the rows read: from the first row's start to the last row's last segment's end (the last pooled
+    // pixel's last row is its bottom right one).
     const size_t last = M - 1;
-    const size_t len = (last / (size_t)src->out_w) * src->in_pitch + (last % (size_t)src->out_w) * src->c +
-                       (size_t)(src->k_h - 1) * src->seg_stride + (size_t)src->seg4 * 4;
+    const size_t last_y = src->pool_w ? 2 * (last / (size_t)src->pool_w) + 1 : last / (size_t)src->out_w;
+    const size_t last_x = src->pool_w ? 2 * (last % (size_t)src->pool_w) + 1 : last % (size_t)src->out_w;
+    const size_t len = last_y * src->in_pitch + last_x * src->c + (size_t)(src->k_h - 1) * src->seg_stride +
+                       (size_t)src->seg4 * 4;
     if (cdk_fits_7_bits(B, K, N)) {
         all_panels(src, M, len, 1, K, N, B, NULL, rq, bias, C8, C32, ldc);
         return 1;
@@ -275,6 +296,16 @@ AVX2 void cdk_conv_implicit_avx2(CDK_CONV_IMPLICIT_ARGS) {
     if (out_h <= 0 || out_w <= 0) return;
     if (cdk_has_minus_128(B, K, N) || !run(&r, (size_t)out_h * (size_t)out_w, K, N, B, rq, rq->bias, out, NULL, ldc)) {
         cdk_conv_implicit_reference(in, in_pitch, c, k_h, k_w, out_h, out_w, B, N, rq, out, ldc);
+    }
+}
+AVX2 void cdk_conv_pool2_avx2(CDK_CONV_POOL2_ARGS) {
+    const int K = k_h * k_w * c;
+    const cdk_rows r = {.in = in, .in_pitch = in_pitch, .c = (size_t)c, .seg_stride = in_pitch, .k_h = k_h,
+                        .seg4 = k_w * c / 4, .out_w = out_w, .pool_w = out_w / 2, .out_pitch = out_pitch};
+    if (out_h < 2 || out_w < 2) return;
+    if (cdk_has_minus_128(B, K, N) ||
+        !run(&r, (size_t)(out_h / 2) * (size_t)(out_w / 2), K, N, B, rq, rq->bias, out, NULL, ldc)) {
+        cdk_conv_pool2_reference(in, in_pitch, c, k_h, k_w, out_h, out_w, B, N, rq, out, ldc, out_pitch);
     }
 }
 #endif

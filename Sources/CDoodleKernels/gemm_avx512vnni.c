@@ -118,20 +118,25 @@ AVX512 void cdk_gemm_avx512vnni(const uint8_t *A, size_t lda, int M, int K, int 
     }
 }
 
-/// Implicit-GEMM tile: row i of A is k_h segments of `seg4` 4-byte words at a + i * row_step + ky * seg_stride.
-/// `np` panels of 16 columns; with `half`, the last of them has 8 or fewer valid columns and runs on 256-bit
-/// vectors (40 output channels are 2.5 panels: a 512-bit vpdpbusd costs two 256-bit ones on Zen 4, so a sixth of
-/// the layer's multiplies would be on zero weights).
+/// Implicit-GEMM tile: row i of A is k_h segments of `seg4` 4-byte words at a + i * row_step + ky * seg_stride, and
+/// its output goes to out_base + i * ldc. `np` panels of 16 columns; with `half`, the last of them has 8 or fewer
+/// valid columns and runs on 256-bit vectors (40 output channels are 2.5 panels: a 512-bit vpdpbusd costs two
+/// 256-bit ones on Zen 4, so a sixth of the layer's multiplies would be on zero weights). With `pool` (2 x 2 pooling
+/// fused; mr = 4 or 8), rows 4q...4q + 3 are pooled pixel q's (2 x 2 pixels from a + 2q * row_step, one row of the
+/// convolution seg_stride below the other), and the largest of their sums is requantised into out_base + q * ldc.
 AVX512 static inline __attribute__((always_inline)) void
 tile_implicit(const uint8_t *restrict a, size_t row_step, size_t seg_stride, int k_h, int seg4,
-              const int8_t *restrict B, size_t pb, const Panel *pc, int n0, size_t m0, const int mr, const int np,
-              const int half, uint8_t *restrict C8, size_t ldc) {
+              const int8_t *restrict B, size_t pb, const Panel *pc, int n0, size_t out_base, const int mr,
+              const int np, const int half, const int pool, uint8_t *restrict C8, size_t ldc) {
     const int full = half ? np - 1 : np;  // panels on 512-bit vectors
     __m512i acc[MR][3];
     __m256i acc_half[MR];
+    size_t row_offset[MR];
     for (int i = 0; i < mr; i++) {
         for (int j = 0; j < full; j++) acc[i][j] = pc->bias[j];
         if (half) acc_half[i] = _mm512_castsi512_si256(pc->bias[np - 1]);
+        row_offset[i] = pool ? (size_t)(2 * (i >> 2) + (i & 1)) * row_step + (size_t)((i >> 1) & 1) * seg_stride
+                             : (size_t)i * row_step;
     }
     const int8_t *b[3] = {B, B + pb, B + 2 * pb};
     // One flat loop over all k_h * seg4 steps (a nested loop here makes LLVM keep the accumulators in memory).
@@ -146,7 +151,7 @@ tile_implicit(const uint8_t *restrict a, size_t row_step, size_t seg_stride, int
         for (int j = 0; j < np; j++) b[j] += 64;
         for (int i = 0; i < mr; i++) {
             int32_t word;
-            memcpy(&word, seg + (size_t)i * row_step + (size_t)k * 4, 4);
+            memcpy(&word, seg + row_offset[i] + (size_t)k * 4, 4);
             const __m512i x = _mm512_set1_epi32(word);
             for (int j = 0; j < full; j++) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], x, w[j]);
             if (half) acc_half[i] = _mm256_dpbusd_epi32(acc_half[i], _mm512_castsi512_si256(x), w_half);
@@ -156,8 +161,24 @@ tile_implicit(const uint8_t *restrict a, size_t row_step, size_t seg_stride, int
             seg += seg_stride;
         }
     }
+    if (pool) {
+        for (int q = 0; q < mr / 4; q++) {
+            const size_t offset = out_base + (size_t)q * ldc + n0;
+            for (int j = 0; j < full; j++) {
+                const __m512i most = _mm512_max_epi32(_mm512_max_epi32(acc[4 * q][j], acc[4 * q + 1][j]),
+                                                      _mm512_max_epi32(acc[4 * q + 2][j], acc[4 * q + 3][j]));
+                epilogue(most, pc, j, C8, NULL, offset + 16 * j);
+            }
+            if (half) {
+                const __m256i most = _mm256_max_epi32(_mm256_max_epi32(acc_half[4 * q], acc_half[4 * q + 1]),
+                                                      _mm256_max_epi32(acc_half[4 * q + 2], acc_half[4 * q + 3]));
+                epilogue(_mm512_zextsi256_si512(most), pc, np - 1, C8, NULL, offset + 16 * (np - 1));
+            }
+        }
+        return;
+    }
     for (int i = 0; i < mr; i++) {
-        const size_t offset = (m0 + (size_t)i) * ldc + n0;
+        const size_t offset = out_base + (size_t)i * ldc + n0;
         for (int j = 0; j < full; j++) epilogue(acc[i][j], pc, j, C8, NULL, offset + 16 * j);
         if (half) epilogue(_mm512_zextsi256_si512(acc_half[i]), pc, np - 1, C8, NULL, offset + 16 * (np - 1));
     }
@@ -165,17 +186,38 @@ tile_implicit(const uint8_t *restrict a, size_t row_step, size_t seg_stride, int
 
 #define IMPLICIT_CASES(NP, HALF)                                                                                 \
     switch (mr) {                                                                                                \
-    case 8: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 8, NP, HALF, out, ldc); break;         \
-    case 7: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 7, NP, HALF, out, ldc); break;         \
-    case 6: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 6, NP, HALF, out, ldc); break;         \
-    case 5: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 5, NP, HALF, out, ldc); break;         \
-    case 4: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 4, NP, HALF, out, ldc); break;         \
-    case 3: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 3, NP, HALF, out, ldc); break;         \
-    case 2: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 2, NP, HALF, out, ldc); break;         \
-    default: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, m0, 1, NP, HALF, out, ldc); break;        \
+    case 8: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, base, 8, NP, HALF, 0, out, ldc); break;    \
+    case 7: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, base, 7, NP, HALF, 0, out, ldc); break;    \
+    case 6: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, base, 6, NP, HALF, 0, out, ldc); break;    \
+    case 5: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, base, 5, NP, HALF, 0, out, ldc); break;    \
+    case 4: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, base, 4, NP, HALF, 0, out, ldc); break;    \
+    case 3: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, base, 3, NP, HALF, 0, out, ldc); break;    \
+    case 2: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, base, 2, NP, HALF, 0, out, ldc); break;    \
+    default: tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, base, 1, NP, HALF, 0, out, ldc); break;   \
     }
 
-AVX512 void cdk_conv_implicit_avx512vnni(CDK_CONV_IMPLICIT_ARGS) {
+#define POOLED_CASES(NP, HALF)                                                                                   \
+    if (quads == 2) {                                                                                            \
+        tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, base, 8, NP, HALF, 1, out, ldc);               \
+    } else {                                                                                                     \
+        tile_implicit(a, c, in_pitch, k_h, seg4, Bp, pb, &pc, n0, base, 4, NP, HALF, 1, out, ldc);               \
+    }
+
+/// CASES(np, half) for the column block at hand, with constant arguments.
+#define BY_PANELS(CASES)                                                                                         \
+    if (np == 3 && half) {                                                                                       \
+        CASES(3, 1)                                                                                              \
+    } else if (np == 3) {                                                                                        \
+        CASES(3, 0)                                                                                              \
+    } else if (np == 2) {                                                                                        \
+        CASES(2, 0)                                                                                              \
+    } else {                                                                                                     \
+        CASES(1, 0)                                                                                              \
+    }
+
+/// The convolution, or with `pool` the convolution pooled 2 x 2 (pooled rows `out_pitch` bytes apart).
+AVX512 static inline __attribute__((always_inline)) void
+conv_implicit(CDK_CONV_POOL2_ARGS, const int pool) {
     const int K = k_h * k_w * c;
     const int seg4 = k_w * c / 4;
     const size_t pb = cdk_panel_bytes(K);
@@ -187,6 +229,19 @@ AVX512 void cdk_conv_implicit_avx512vnni(CDK_CONV_IMPLICIT_ARGS) {
         const Panel pc = make_panel(N, n0, rq->bias, rq);
         // A block of three whose last panel is at most half full (40 channels: 16 + 16 + 8).
         const int half = np == 3 && N - (n0 + 2 * CDK_PANEL) <= 8;
+        if (pool) {
+            // Tiles of two pooled pixels (8 rows), balanced: 7 pooled columns as 2+2+2+1.
+            const int pooled_w = out_w / 2;
+            for (int py = 0; py < out_h / 2; py++) {
+                for (int px0 = 0; px0 < pooled_w; px0 += 2) {
+                    const int quads = pooled_w - px0 >= 2 ? 2 : 1;
+                    const uint8_t *a = in + (size_t)(2 * py) * in_pitch + (size_t)(2 * px0) * c;
+                    const size_t base = (size_t)py * out_pitch + (size_t)px0 * ldc;
+                    BY_PANELS(POOLED_CASES)
+                }
+            }
+            continue;
+        }
         // Tiles never cross an output row: rows of one tile are consecutive pixels, c bytes apart.
         for (int oy = 0; oy < out_h; oy++) {
             // Balanced tiles: 14 columns as 5+5+4 rather than 6+6+2 (a 2-row tile cannot hide its weight loads).
@@ -197,20 +252,18 @@ AVX512 void cdk_conv_implicit_avx512vnni(CDK_CONV_IMPLICIT_ARGS) {
             for (int ox0 = 0; ox0 < out_w; ox0 += rows) {
                 const int mr = out_w - ox0 >= rows ? rows : out_w - ox0;
                 const uint8_t *a = in + (size_t)oy * in_pitch + (size_t)ox0 * c;
-                const size_t m0 = (size_t)oy * out_w + ox0;
-                if (np == 3) {
-                    if (half) {
-                        IMPLICIT_CASES(3, 1)
-                    } else {
-                        IMPLICIT_CASES(3, 0)
-                    }
-                } else if (np == 2) {
-                    IMPLICIT_CASES(2, 0)
-                } else {
-                    IMPLICIT_CASES(1, 0)
-                }
+                const size_t base = ((size_t)oy * out_w + ox0) * ldc;
+                BY_PANELS(IMPLICIT_CASES)
             }
         }
     }
+}
+
+AVX512 void cdk_conv_implicit_avx512vnni(CDK_CONV_IMPLICIT_ARGS) {
+    conv_implicit(in, in_pitch, c, k_h, k_w, out_h, out_w, B, N, rq, out, ldc, 0, 0);
+}
+
+AVX512 void cdk_conv_pool2_avx512vnni(CDK_CONV_POOL2_ARGS) {
+    conv_implicit(in, in_pitch, c, k_h, k_w, out_h, out_w, B, N, rq, out, ldc, out_pitch, 1);
 }
 #endif

@@ -92,21 +92,24 @@ static inline __attribute__((always_inline)) uint8x16_t broadcast_word(const uin
             CDK_UNROLL for (int j = 0; j < nv; j++) acc[i][j] = DOT(acc[i][j], w[j], x[i], LANE);                  \
     }
 
-/// One variant: NAME_tile, NAME_run, cdk_gemm_NAME and cdk_conv_implicit_NAME. A tile computes the first `nv`
-/// (constant) of its panel's four 4-column vectors: 2 for a last panel of 8 or fewer valid columns (40 output
-/// channels are 2.5 panels, not 3), else 4. LOAD16(row, off) loads 16 activation bytes (four 4-byte groups, as the
-/// dot product wants them: dotprod's shifted to int8), LOAD4 one group in every lane, and DOT(acc, w, x, lane)
-/// accumulates the dot products of the weights w with group `lane` of x. Four steps share one 16-byte load per row
-/// (the by-element dot products of XNNPACK's and ruy's ld128 kernels) where a segment has four groups left; the
-/// rest, one group per step. SHIFTED says whether the trailer's correction is added.
+/// One variant: NAME_tile, NAME_run, cdk_gemm_NAME, cdk_conv_implicit_NAME and cdk_conv_pool2_NAME (2 x 2 pooling
+/// fused: a tile is then one pooled pixel's four rows, whose largest sums are requantised once). A tile computes
+/// the first `nv` (constant) of its panel's four 4-column vectors: 2 for a last panel of 8 or fewer valid columns
+/// (40 output channels are 2.5 panels, not 3), else 4. LOAD16(row, off) loads 16 activation bytes (four 4-byte groups,
+/// as the dot product wants them: dotprod's shifted to int8), LOAD4 one group in every lane, and DOT(acc, w, x, lane)
+/// accumulates the dot products of the weights w with group `lane` of x. Four steps share one 16-byte load per row (the
+/// by-element dot products of XNNPACK's and ruy's ld128 kernels) where a segment has four groups left; the rest, one
+/// group per step. SHIFTED says whether the trailer's correction is added.
 #define NEON_VARIANT(NAME, TARGET, XTYPE, LOAD16, LOAD4, DOT, SHIFTED)                                             \
     TARGET static inline __attribute__((always_inline)) void NAME##_tile(                                          \
-        const cdk_rows *r, cdk_row_cursor *cursor, size_t p0, const int mr, const int nv, const int8_t *restrict B, \
-        const Panel *pc, int n0, uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {                        \
+        const cdk_rows *r, cdk_row_cursor *cursor, size_t p0, const int mr, const int nv, const int pool,          \
+        const int8_t *restrict B, const Panel *pc, int n0, uint8_t *restrict C8, int32_t *restrict C32,            \
+        size_t ldc) {                                                                                              \
         const uint8_t *rows[MR];                                                                                   \
         int32x4_t acc[MR][4];                                                                                      \
+        const size_t pooled_offset = pool ? cdk_quad(r, p0, ldc, rows) : 0;                                        \
         CDK_UNROLL for (int i = 0; i < mr; i++) {                                                                  \
-            rows[i] = cdk_row_cursor_next(cursor);                                                                 \
+            if (!pool) rows[i] = cdk_row_cursor_next(cursor);                                                      \
             CDK_UNROLL for (int j = 0; j < 4; j++) acc[i][j] = pc->bias[j];                                        \
         }                                                                                                          \
         const int seg4 = r->seg4;                                                                                  \
@@ -132,6 +135,12 @@ static inline __attribute__((always_inline)) uint8x16_t broadcast_word(const uin
             }                                                                                                      \
             off += skip;                                                                                           \
         }                                                                                                          \
+        if (pool) {                                                                                                \
+            CDK_UNROLL for (int j = 0; j < nv; j++)                                                                \
+                acc[0][j] = vmaxq_s32(vmaxq_s32(acc[0][j], acc[1][j]), vmaxq_s32(acc[2][j], acc[3][j]));           \
+            epilogue(acc[0], nv, pc, C8, C32, pooled_offset + (size_t)n0);                                         \
+            return;                                                                                                \
+        }                                                                                                          \
         CDK_UNROLL for (int i = 0; i < mr; i++)                                                                    \
             epilogue(acc[i], nv, pc, C8, C32, (p0 + (size_t)i) * ldc + (size_t)n0);                                \
     }                                                                                                              \
@@ -140,13 +149,17 @@ static inline __attribute__((always_inline)) uint8x16_t broadcast_word(const uin
         const cdk_rows *r, size_t M, const int nv, const int8_t *restrict Bp, const Panel *pc, int n0,             \
         uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {                                                 \
         cdk_row_cursor cursor = cdk_row_cursor_start(r);                                                           \
+        if (r->pool_w) {                                                                                           \
+            for (size_t q = 0; q < M; q++) NAME##_tile(r, &cursor, q, 4, nv, 1, Bp, pc, n0, C8, C32, ldc);         \
+            return;                                                                                                \
+        }                                                                                                          \
         size_t m0 = 0;                                                                                             \
-        for (; m0 + MR <= M; m0 += MR) NAME##_tile(r, &cursor, m0, MR, nv, Bp, pc, n0, C8, C32, ldc);              \
+        for (; m0 + MR <= M; m0 += MR) NAME##_tile(r, &cursor, m0, MR, nv, 0, Bp, pc, n0, C8, C32, ldc);           \
         switch (M - m0) {                                                                                          \
-        case 4: NAME##_tile(r, &cursor, m0, 4, nv, Bp, pc, n0, C8, C32, ldc); break;                               \
-        case 3: NAME##_tile(r, &cursor, m0, 3, nv, Bp, pc, n0, C8, C32, ldc); break;                               \
-        case 2: NAME##_tile(r, &cursor, m0, 2, nv, Bp, pc, n0, C8, C32, ldc); break;                               \
-        case 1: NAME##_tile(r, &cursor, m0, 1, nv, Bp, pc, n0, C8, C32, ldc); break;                               \
+        case 4: NAME##_tile(r, &cursor, m0, 4, nv, 0, Bp, pc, n0, C8, C32, ldc); break;                            \
+        case 3: NAME##_tile(r, &cursor, m0, 3, nv, 0, Bp, pc, n0, C8, C32, ldc); break;                            \
+        case 2: NAME##_tile(r, &cursor, m0, 2, nv, 0, Bp, pc, n0, C8, C32, ldc); break;                            \
+        case 1: NAME##_tile(r, &cursor, m0, 1, nv, 0, Bp, pc, n0, C8, C32, ldc); break;                            \
         default: break;                                                                                            \
         }                                                                                                          \
     }                                                                                                              \
@@ -180,6 +193,14 @@ static inline __attribute__((always_inline)) uint8x16_t broadcast_word(const uin
         const cdk_rows r = {.in = in, .in_pitch = in_pitch, .c = (size_t)c, .seg_stride = in_pitch, .k_h = k_h,    \
                             .seg4 = k_w * c / 4, .out_w = out_w};                                                  \
         NAME##_run(&r, (size_t)out_h * (size_t)out_w, k_h * k_w * c, N, B, rq, rq->bias, out, NULL, ldc);          \
+    }                                                                                                              \
+                                                                                                                   \
+    void cdk_conv_pool2_##NAME(CDK_CONV_POOL2_ARGS) {                                                              \
+        const cdk_rows r = {.in = in, .in_pitch = in_pitch, .c = (size_t)c, .seg_stride = in_pitch, .k_h = k_h,    \
+                            .seg4 = k_w * c / 4, .out_w = out_w, .pool_w = out_w / 2, .out_pitch = out_pitch};     \
+        if (out_h < 2 || out_w < 2) return;                                                                        \
+        NAME##_run(&r, (size_t)(out_h / 2) * (size_t)(out_w / 2), k_h * k_w * c, N, B, rq, rq->bias, out, NULL,    \
+                   ldc);                                                                                           \
     }
 
 // dotprod: activations shifted to int8 once per load (a ^ 0x80 = a - 128), sdot by element.

@@ -48,7 +48,21 @@ typedef struct {
     const uint8_t *in;
     size_t in_pitch, c, seg_stride;
     int k_h, seg4, out_w;
+    /// With 2 x 2 pooling fused (see cdk_quad): pooled pixels per row, and bytes between pooled output rows; 0 else.
+    int pool_w;
+    size_t out_pitch;
 } cdk_rows;
+
+/// Pooled pixel q of a convolution fused with 2 x 2, stride-2 pooling: its four rows, (2py, 2px), (2py, 2px + 1),
+/// (2py + 1, 2px) and (2py + 1, 2px + 1), and where its output goes (py * out_pitch + px * ldc).
+static inline size_t cdk_quad(const cdk_rows *r, size_t q, size_t ldc, const uint8_t *rows[4]) {
+    const size_t py = q / (size_t)r->pool_w, px = q % (size_t)r->pool_w;
+    rows[0] = r->in + 2 * py * r->in_pitch + 2 * px * r->c;
+    rows[1] = rows[0] + r->c;
+    rows[2] = rows[0] + r->in_pitch;
+    rows[3] = rows[2] + r->c;
+    return py * r->out_pitch + px * ldc;
+}
 
 /// Walks the rows in order without a division per row: output pixel p's row start, then p + 1's, ...
 typedef struct {
@@ -95,6 +109,13 @@ void cdk_gemm_avx512vnni(const uint8_t *A, size_t lda, int M, int K, int N, cons
     const uint8_t *in, size_t in_pitch, int c, int k_h, int k_w, int out_h, int out_w, const int8_t *B, int N,    \
         const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc
 void cdk_conv_implicit_reference(CDK_CONV_IMPLICIT_ARGS);
+/// Implicit-GEMM convolutions fused with 2 x 2, stride-2 max pooling (see CDoodleKernels_conv_implicit_pool2_u8).
+#define CDK_CONV_POOL2_ARGS CDK_CONV_IMPLICIT_ARGS, size_t out_pitch
+void cdk_conv_pool2_reference(CDK_CONV_POOL2_ARGS);
+void cdk_conv_pool2_avx2(CDK_CONV_POOL2_ARGS);
+void cdk_conv_pool2_avx512vnni(CDK_CONV_POOL2_ARGS);
+void cdk_conv_pool2_neon_dotprod(CDK_CONV_POOL2_ARGS);
+void cdk_conv_pool2_neon_i8mm(CDK_CONV_POOL2_ARGS);
 void cdk_conv_implicit_avx2(CDK_CONV_IMPLICIT_ARGS);
 void cdk_conv_implicit_avx512vnni(CDK_CONV_IMPLICIT_ARGS);
 void cdk_conv_implicit_neon_dotprod(CDK_CONV_IMPLICIT_ARGS);

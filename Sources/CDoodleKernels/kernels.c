@@ -109,18 +109,22 @@ typedef struct {
     void (*gemm)(const uint8_t *, size_t, int, int, int, const int8_t *, const CDoodleKernels_Requant *,
                  const int32_t *, uint8_t *, int32_t *, size_t);
     void (*conv_implicit)(CDK_CONV_IMPLICIT_ARGS);
+    void (*conv_pool2)(CDK_CONV_POOL2_ARGS);
 } cdk_path;
 
 static cdk_path cdk_path_for(CDoodleKernels_ISA isa) {
     switch (isa) {
 #if defined(__x86_64__)
-    case CDoodleKernels_ISA_avx512vnni: return (cdk_path){cdk_gemm_avx512vnni, cdk_conv_implicit_avx512vnni};
-    case CDoodleKernels_ISA_avx2: return (cdk_path){cdk_gemm_avx2, cdk_conv_implicit_avx2};
+    case CDoodleKernels_ISA_avx512vnni: return (cdk_path){cdk_gemm_avx512vnni, cdk_conv_implicit_avx512vnni,
+                                                             cdk_conv_pool2_avx512vnni};
+    case CDoodleKernels_ISA_avx2: return (cdk_path){cdk_gemm_avx2, cdk_conv_implicit_avx2, cdk_conv_pool2_avx2};
 #elif defined(__aarch64__)
-    case CDoodleKernels_ISA_neon_i8mm: return (cdk_path){cdk_gemm_neon_i8mm, cdk_conv_implicit_neon_i8mm};
-    case CDoodleKernels_ISA_neon_dotprod: return (cdk_path){cdk_gemm_neon_dotprod, cdk_conv_implicit_neon_dotprod};
+    case CDoodleKernels_ISA_neon_i8mm: return (cdk_path){cdk_gemm_neon_i8mm, cdk_conv_implicit_neon_i8mm,
+                                                             cdk_conv_pool2_neon_i8mm};
+    case CDoodleKernels_ISA_neon_dotprod: return (cdk_path){cdk_gemm_neon_dotprod, cdk_conv_implicit_neon_dotprod,
+                                                             cdk_conv_pool2_neon_dotprod};
 #endif
-    default: return (cdk_path){cdk_gemm_reference, cdk_conv_implicit_reference};
+    default: return (cdk_path){cdk_gemm_reference, cdk_conv_implicit_reference, cdk_conv_pool2_reference};
     }
 }
 
@@ -130,22 +134,54 @@ void CDoodleKernels_conv_implicit_u8(CDoodleKernels_ISA isa, const uint8_t *in, 
     cdk_path_for(isa).conv_implicit(in, in_pitch, c, k_h, k_w, out_h, out_w, (const int8_t *)packedB, N, rq, out, ldc);
 }
 
-void cdk_conv_implicit_reference(CDK_CONV_IMPLICIT_ARGS) {
+void CDoodleKernels_conv_implicit_pool2_u8(CDoodleKernels_ISA isa, const uint8_t *in, size_t in_pitch, int c,
+                                           int k_h, int k_w, int out_h, int out_w, const void *packedB, int N,
+                                           const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc,
+                                           size_t out_pitch) {
+    cdk_path_for(isa).conv_pool2(in, in_pitch, c, k_h, k_w, out_h, out_w, (const int8_t *)packedB, N, rq, out, ldc,
+                                 out_pitch);
+}
+
+/// Output pixel (oy, ox)'s int32 sum for column n, bias included.
+static int32_t conv_sum(const uint8_t *in, size_t in_pitch, int c, int k_h, int k_w, const int8_t *B, int oy,
+                        int ox, int n, int32_t bias) {
     const int K = k_h * k_w * c;
     const size_t pb = cdk_panel_bytes(K);
     const size_t seg = (size_t)k_w * c;
+    const uint8_t *window = in + (size_t)oy * in_pitch + (size_t)ox * c;
+    const int8_t *panel = B + (size_t)(n / CDK_PANEL) * pb + (n % CDK_PANEL) * 4;
+    int32_t acc = bias;
+    for (int k = 0; k < K; k++) {
+        const uint8_t a = window[(size_t)(k / seg) * in_pitch + (size_t)(k % seg)];
+        acc += (int32_t)a * (int32_t)panel[(size_t)(k / 4) * CDK_PANEL * 4 + (k % 4)];
+    }
+    return acc;
+}
+
+void cdk_conv_implicit_reference(CDK_CONV_IMPLICIT_ARGS) {
     for (int oy = 0; oy < out_h; oy++) {
         for (int ox = 0; ox < out_w; ox++) {
-            const uint8_t *window = in + (size_t)oy * in_pitch + (size_t)ox * c;
             uint8_t *dst = out + ((size_t)oy * out_w + ox) * ldc;
             for (int n = 0; n < N; n++) {
-                const int8_t *panel = B + (size_t)(n / CDK_PANEL) * pb + (n % CDK_PANEL) * 4;
-                int32_t acc = rq->bias[n];
-                for (int k = 0; k < K; k++) {
-                    const uint8_t a = window[(size_t)(k / seg) * in_pitch + (size_t)(k % seg)];
-                    acc += (int32_t)a * (int32_t)panel[(size_t)(k / 4) * CDK_PANEL * 4 + (k % 4)];
-                }
+                const int32_t acc = conv_sum(in, in_pitch, c, k_h, k_w, B, oy, ox, n, rq->bias[n]);
                 dst[n] = cdk_requant(acc, rq->scale[n], rq->zero_point, rq->lo, rq->hi);
+            }
+        }
+    }
+}
+
+void cdk_conv_pool2_reference(CDK_CONV_POOL2_ARGS) {
+    for (int py = 0; py < out_h / 2; py++) {
+        for (int px = 0; px < out_w / 2; px++) {
+            uint8_t *dst = out + (size_t)py * out_pitch + (size_t)px * ldc;
+            for (int n = 0; n < N; n++) {
+                int32_t most = INT32_MIN;
+                for (int d = 0; d < 4; d++) {
+                    const int32_t acc =
+                        conv_sum(in, in_pitch, c, k_h, k_w, B, 2 * py + d / 2, 2 * px + d % 2, n, rq->bias[n]);
+                    most = acc > most ? acc : most;
+                }
+                dst[n] = cdk_requant(most, rq->scale[n], rq->zero_point, rq->lo, rq->hi);
             }
         }
     }

@@ -84,6 +84,9 @@ enum PlanStep {
 /// Where a bordered convolution's window starts inside its input's slot.
 struct ConvBorder {
     var inputOffset: Int
+    /// The 2 x 2, stride-2 max pool that alone read this convolution's output is done by it: the step's output is
+    /// then the pool's buffer, and the full-size output is never made (ExecutionPlan.fuseConvolutionPools).
+    var pooled = false
 }
 
 /// The compiled model: steps, buffer layouts, and where the logits come out.
@@ -144,6 +147,33 @@ struct ExecutionPlan {
         }
     }
 
+    /// Folds each 2 x 2, stride-2 max pool into the bordered convolution before it, where the pool alone reads the
+    /// convolution's output and every requantisation scale is >= 0. Requantisation then never decreases, so the
+    /// largest of four requantised sums is the requantised largest sum, bit for bit: each output is requantised
+    /// once instead of four times, the full-size activation is never written, and a last odd row or column that
+    /// the pool drops is never computed.
+    mutating func fuseConvolutionPools() {
+        var removed = Set<Int>()
+        for i in self.steps.indices {
+            guard case .conv(let input, let output, let shape, let rowBytes, let padValue, let gemm, let border?) = self.steps[i],
+                  !border.pooled, self.readers(of: output).count == 1, let j = self.readers(of: output).first,
+                  case .maxPool(output, let pooledOutput, let kernel, let strides) = self.steps[j],
+                  kernel == (2, 2), strides == (2, 2),
+                  self.layouts[pooledOutput].height == Int(shape.out_h) / 2,
+                  self.layouts[pooledOutput].width == Int(shape.out_w) / 2,
+                  self.layouts[pooledOutput].channels == gemm.n,
+                  (0..<gemm.n).allSatisfy({ gemm.requant.scale[$0] >= 0 })
+            else { continue }
+            var fused = border
+            fused.pooled = true
+            self.steps[i] = .conv(input: input, output: pooledOutput, shape: shape, rowBytes: rowBytes,
+                                  padValue: padValue, gemm: gemm, border: fused)
+            self.layouts[output] = ActivationLayout(channels: 0, height: 0, width: 0)  // no longer made
+            removed.insert(j)
+        }
+        self.steps = self.steps.indices.filter { !removed.contains($0) }.map { self.steps[$0] }
+    }
+
     /// Marks buffers that only per-image steps touch (see `ActivationLayout.singleSlot`).
     mutating func shareSingleSlots() {
         let split = self.firstBatchedStep
@@ -172,10 +202,11 @@ extension PlanStep {
         let layouts = plan.layouts
         switch self {
         case .quantizeInput: return "quantize input"
-        case .conv(let input, let output, let shape, _, _, let gemm, _):
+        case .conv(let input, let output, let shape, _, _, let gemm, let border):
             let o = layouts[output]
             let kw = gemm.macsPerRow / (Int(shape.k_h) * layouts[input].channels * gemm.n)
-            return "conv \(shape.k_h)x\(kw) \(layouts[input].channels)->\(o.channels) @\(o.height)x\(o.width)"
+            let conv = "conv \(shape.k_h)x\(kw) \(layouts[input].channels)->\(o.channels) @\(shape.out_h)x\(shape.out_w)"
+            return border?.pooled == true ? conv + " + maxpool 2x2" : conv
         case .maxPool(let input, _, let k, _):
             let i = layouts[input]
             return "maxpool \(k.0)x\(k.1) \(i.channels)ch @\(i.height)x\(i.width)"
@@ -188,8 +219,11 @@ extension PlanStep {
     /// The model's multiply-accumulates per image (not counting work on zero taps added for the kernels).
     func macs(_ plan: ExecutionPlan) -> Int {
         switch self {
-        case .conv(_, let output, _, _, _, let gemm, _):
-            return plan.layouts[output].height * plan.layouts[output].width * gemm.macsPerRow
+        case .conv(_, _, let shape, _, _, let gemm, let border):
+            // A fused pool's convolution computes only the rows and columns the pool reads.
+            let pooled = border?.pooled == true
+            let (h, w) = (Int(shape.out_h), Int(shape.out_w))
+            return (pooled ? h / 2 * 2 : h) * (pooled ? w / 2 * 2 : w) * gemm.macsPerRow
         case .dense(_, _, let gemm): return gemm.macsPerRow
         default: return 0
         }

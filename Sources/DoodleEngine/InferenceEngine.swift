@@ -23,7 +23,8 @@ public final class InferenceEngine: @unchecked Sendable {
     public let inputBytes: Int
     /// Number of classes (length of one image's scores).
     public let classCount: Int
-    /// Multiply-accumulates per image in conv and dense layers.
+    /// Multiply-accumulates per image in conv and dense layers: the model's, less those of convolution outputs that
+    /// a fused 2 x 2 pool never reads (a last odd row or column).
     public let macsPerImage: Int
     /// Input shape (channels, height, width).
     public let inputShape: (channels: Int, height: Int, width: Int)
@@ -197,6 +198,17 @@ public final class InferenceEngine: @unchecked Sendable {
             let a = scratch.im2col.assumingMemoryBound(to: UInt8.self)
             let m = Int32(shape.out_h * shape.out_w)
             let offset = border?.inputOffset ?? 0
+            if let border, border.pooled {
+                let l = layouts[input]
+                let o = layouts[output]
+                for i in range {
+                    CDoodleKernels_conv_implicit_pool2_u8(isa, slot(input, i) + offset, l.pitch, shape.in_c, shape.k_h,
+                                                          shape.k_w, shape.out_h, shape.out_w, gemm.packed,
+                                                          Int32(gemm.n), &gemm.requant,
+                                                          slot(output, i) + o.interiorOffset, o.channels, o.pitch)
+                }
+                return
+            }
             if border != nil {
                 let l = layouts[input]
                 for i in range {

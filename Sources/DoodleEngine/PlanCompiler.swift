@@ -108,6 +108,8 @@ struct PlanCompiler {
                                  logitsBuffer: logits.buffer, logitsParams: logits.params, classCount: layout.channels,
                                  macsPerImage: self.macs, im2colBytes: self.im2colBytes)
         plan.borderConvolutionInputs()
+        plan.fuseConvolutionPools()
+        plan.macsPerImage = plan.steps.reduce(0) { $0 + $1.macs(plan) }
         plan.shareSingleSlots()
         return plan
     }

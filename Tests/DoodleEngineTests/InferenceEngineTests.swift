@@ -1,3 +1,4 @@
+import CDoodleKernels
 import DoodleTestSupport
 import Foundation
 import SwiftProtobuf
@@ -84,6 +85,29 @@ struct InferenceEngineTests {
             #expect(result.maxStep == 0, "batch \(batch): off by \(result.maxStep) steps")
             #expect(result.top1Agreement == 1, "batch \(batch): top-1 agreement \(result.top1Agreement)")
         }
+    }
+
+    @Test("each convolution of the shipped model runs with the 2 x 2 pool after it fused, computing only what it reads")
+    func poolsAreFused() throws {
+        let engine = try InferenceEngine(contentsOf: Self.shippedModel, isa: .reference)
+        let fused = engine.plan.steps.filter { step in
+            if case .conv(_, _, _, _, _, _, let border) = step { border?.pooled == true } else { false }
+        }
+        let pools = engine.plan.steps.filter { if case .maxPool = $0 { true } else { false } }
+        #expect(fused.count == 3)
+        #expect(pools.isEmpty)
+        // The last convolution (7 x 7, pooled to 3 x 3) computes only the 6 x 6 outputs its pool reads.
+        let unfused = engine.plan.steps.reduce(0) { total, step in
+            switch step {
+            case .conv(_, _, let shape, _, _, let gemm, _): total + Int(shape.out_h * shape.out_w) * gemm.macsPerRow
+            case .dense(_, _, let gemm): total + gemm.macsPerRow
+            default: total
+            }
+        }
+        #expect(engine.macsPerImage == engine.plan.steps.reduce(0) { $0 + $1.macs(engine.plan) })
+        guard case .conv(_, _, let shape, _, _, let last, _) = fused.last else { return }
+        #expect(shape.out_h == 7 && shape.out_w == 7)
+        #expect(unfused - engine.macsPerImage == (7 * 7 - 6 * 6) * last.macsPerRow)
     }
 
     @Test("every kernel path gives the reference path's bits on all 2,000 golden images, at batch 1 and 37",

@@ -85,16 +85,20 @@ static void report(const char *what, CDoodleKernels_ISA isa, int ok, const char 
     }
 }
 
+/// `w` (K x N) packed for `isa` into a new aligned buffer.
+static void *pack(CDoodleKernels_ISA isa, const int8_t *w, int K, int N) {
+    void *packed = aligned(CDoodleKernels_packed_size(isa, K, N));
+    CDoodleKernels_pack_weights(isa, w, K, N, packed);
+    return packed;
+}
+
 static void check_gemm(CDoodleKernels_ISA isa, int M, int K, int N, int allow_minus_128) {
     const size_t lda = (size_t)(K + 3) / 4 * 4 + (size_t)uniform(3) * 4;
     uint8_t *A = aligned((size_t)M * lda);
     fill_activations(A, (size_t)M * lda);
     int8_t *w = malloc((size_t)K * N);
     const int bound = fill_weights(w, (size_t)K * N, allow_minus_128);
-    void *packed_ref = aligned(CDoodleKernels_packed_size(CDoodleKernels_ISA_reference, K, N));
-    void *packed = aligned(CDoodleKernels_packed_size(isa, K, N));
-    CDoodleKernels_pack_weights(CDoodleKernels_ISA_reference, w, K, N, packed_ref);
-    CDoodleKernels_pack_weights(isa, w, K, N, packed);
+    void *packed_ref = pack(CDoodleKernels_ISA_reference, w, K, N), *packed = pack(isa, w, K, N);
     Requant r = make_requant(K, N);
     const size_t ldc = (size_t)N + (size_t)uniform(5);
     uint8_t *want8 = calloc((size_t)M * ldc, 1), *got8 = calloc((size_t)M * ldc, 1);
@@ -112,18 +116,24 @@ static void check_gemm(CDoodleKernels_ISA isa, int M, int K, int N, int allow_mi
     free(want8), free(got8), free(want32), free(got32);
 }
 
+/// A random convolution input of in_h rows of in_w pixels, its rows `*pitch` bytes apart (sometimes with a gap).
+static uint8_t *conv_input(int in_h, int in_w, int c, size_t *pitch) {
+    *pitch = (size_t)in_w * c + (size_t)uniform(3) * 4;
+    uint8_t *in = aligned((size_t)in_h * *pitch + 64);
+    fill_activations(in, (size_t)in_h * *pitch + 64);
+    return in;
+}
+
 /// Implicit convolution on a bordered input (what the engine hands it), against the reference implicit
 /// convolution and against im2col + GEMM on the reference path.
 static void check_conv(CDoodleKernels_ISA isa, int out_h, int out_w, int c, int k_h, int k_w) {
     const int in_h = out_h + k_h - 1, in_w = out_w + k_w - 1;
-    const size_t pitch = (size_t)in_w * c + (size_t)uniform(3) * 4;
-    uint8_t *in = aligned((size_t)in_h * pitch + 64);
-    fill_activations(in, (size_t)in_h * pitch + 64);
+    size_t pitch;
+    uint8_t *in = conv_input(in_h, in_w, c, &pitch);
     const int K = k_h * k_w * c, N = 1 + uniform(100);
     int8_t *w = malloc((size_t)K * N);
     const int bound = fill_weights(w, (size_t)K * N, 0);
-    void *packed = aligned(CDoodleKernels_packed_size(isa, K, N));
-    CDoodleKernels_pack_weights(isa, w, K, N, packed);
+    void *packed = pack(isa, w, K, N);
     Requant r = make_requant(K, N);
     const size_t M = (size_t)out_h * out_w;
     uint8_t *want = calloc(M * N, 1), *got = calloc(M * N, 1), *via_gemm = calloc(M * N, 1);
@@ -147,6 +157,46 @@ static void check_conv(CDoodleKernels_ISA isa, int out_h, int out_w, int c, int 
     if (isa == CDoodleKernels_ISA_reference) report("conv_implicit_u8 = im2col + gemm", isa, memcmp(want, via_gemm, M * N) == 0, detail);
     free(in), free(w), free(packed), free(r.bias), free(r.scale), free(want), free(got), free(via_gemm);
     free(dense), free(cols);
+}
+
+/// Convolution fused with 2 x 2, stride-2 max pooling, against the reference convolution followed by the reference
+/// pooling, written into rows with a gap after each (as into a bordered buffer); the gaps must stay untouched.
+static void check_conv_pool2(CDoodleKernels_ISA isa, int out_h, int out_w, int c, int k_h, int k_w,
+                             int allow_minus_128) {
+    const int in_h = out_h + k_h - 1, in_w = out_w + k_w - 1;
+    size_t pitch;
+    uint8_t *in = conv_input(in_h, in_w, c, &pitch);
+    const int K = k_h * k_w * c, N = 1 + uniform(100);
+    int8_t *w = malloc((size_t)K * N);
+    const int bound = fill_weights(w, (size_t)K * N, allow_minus_128);
+    void *packed_ref = pack(CDoodleKernels_ISA_reference, w, K, N), *packed = pack(isa, w, K, N);
+    Requant r = make_requant(K, N);
+    const int pooled_h = out_h / 2, pooled_w = out_w / 2;
+    const size_t ldc = (size_t)N + (size_t)uniform(3), out_pitch = (size_t)pooled_w * ldc + (size_t)uniform(3) * 8;
+    uint8_t *full = calloc((size_t)out_h * out_w * N, 1);
+    uint8_t *want = calloc((size_t)pooled_h * out_pitch + 1, 1), *got = calloc((size_t)pooled_h * out_pitch + 1, 1);
+    CDoodleKernels_conv_implicit_u8(CDoodleKernels_ISA_reference, in, pitch, c, k_h, k_w, out_h, out_w, packed_ref,
+                                    N, &r.rq, full, (size_t)N);
+    for (int py = 0; py < pooled_h; py++) {
+        for (int px = 0; px < pooled_w; px++) {
+            for (int n = 0; n < N; n++) {
+                uint8_t most = 0;
+                for (int d = 0; d < 4; d++) {
+                    const uint8_t v = full[((size_t)(2 * py + d / 2) * out_w + (size_t)(2 * px + d % 2)) * N + n];
+                    most = v > most ? v : most;
+                }
+                want[(size_t)py * out_pitch + (size_t)px * ldc + n] = most;
+            }
+        }
+    }
+    CDoodleKernels_conv_implicit_pool2_u8(isa, in, pitch, c, k_h, k_w, out_h, out_w, packed, N, &r.rq, got, ldc,
+                                          out_pitch);
+    char detail[128];
+    snprintf(detail, sizeof(detail), "conv out %dx%d c=%d k=%dx%d N=%d |w|<=%d%s", out_h, out_w, c, k_h, k_w, N,
+             bound, allow_minus_128 ? " with -128 weights" : "");
+    report("conv_implicit_pool2_u8 = conv + maxpool", isa,
+           memcmp(want, got, (size_t)pooled_h * out_pitch + 1) == 0, detail);
+    free(in), free(w), free(packed_ref), free(packed), free(r.bias), free(r.scale), free(full), free(want), free(got);
 }
 
 static void check_maxpool(CDoodleKernels_ISA isa, int in_h, int in_w, int c, int k, int stride) {
@@ -196,6 +246,15 @@ int main(int argc, char **argv) {
             for (int t = 0; t < 10; t++) {
                 const int c = 4 * (1 + uniform(12));
                 check_conv((CDoodleKernels_ISA)isa, 1 + uniform(12), 1 + uniform(12), c, 1 + uniform(3), 1 + uniform(3));
+            }
+            for (size_t s = 0; s < 3; s++) {  // the model's convolutions, each followed by a 2 x 2 pool
+                const int *v = conv_shapes[s];
+                check_conv_pool2((CDoodleKernels_ISA)isa, v[0], v[1], v[2], v[3], v[4], 0);
+            }
+            for (int t = 0; t < 12; t++) {
+                const int c = 4 * (1 + uniform(12));
+                check_conv_pool2((CDoodleKernels_ISA)isa, 2 + uniform(12), 2 + uniform(12), c, 1 + uniform(3),
+                                 1 + uniform(3), t % 6 == 5);
             }
             check_maxpool((CDoodleKernels_ISA)isa, 28, 28, 32, 2, 2);
             check_maxpool((CDoodleKernels_ISA)isa, 14, 14, 40, 2, 2);

@@ -1,6 +1,8 @@
-// Runs one of the model's GEMM shapes (v3: conv1 with its single channel widened to 4 taps, conv2, conv3, the two
-// dense layers at batch 64) a given number of times on one kernel path, for bench/engine/count-instructions.
-//   model_layers ISA ITERATIONS LAYER   (ISA as CDoodleKernels_ISA; LAYER 0-4)
+// Runs one of the model's GEMM shapes (v3: conv1 with its single channel widened to 4 taps, conv2, conv3, each
+// with the 2 x 2 max pool that follows it fused, as the engine runs them; the two dense layers at batch 64) a given
+// number of times on one kernel path, for bench/engine/count-instructions. `separate` runs a convolution, then the
+// pool, as two calls (the engine's way before they were fused).
+//   model_layers ISA ITERATIONS LAYER [separate]   (ISA as CDoodleKernels_ISA; LAYER 0-4)
 #include "CDoodleKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,8 +10,8 @@
 static void *al(size_t n) { void *p; if (posix_memalign(&p, 64, n + 64)) abort(); memset(p, 0, n + 64); return p; }
 typedef struct { const char *name; int c, kh, kw, oh, ow, N; int dense_M, dense_K; } L;
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: model_layers ISA ITERATIONS LAYER\n");
+    if (argc != 4 && !(argc == 5 && strcmp(argv[4], "separate") == 0)) {
+        fprintf(stderr, "usage: model_layers ISA ITERATIONS LAYER [separate]\n");
         return 2;
     }
     CDoodleKernels_ISA isa = atoi(argv[1]);
@@ -30,12 +32,26 @@ int main(int argc, char **argv) {
     size_t in_w = l.ow + l.kw - 1, pitch = in_w * (l.c ? l.c : 1), in_bytes = l.dense_M ? (size_t)l.dense_M * K : (l.oh + l.kh) * pitch;
     uint8_t *in = al(in_bytes);
     for (size_t i = 0; i < in_bytes; i++) in[i] = (uint8_t)(rand() % 3 == 0 ? 0 : rand());
+    const int separate = argc == 5;
     uint8_t *out = al((size_t)(l.dense_M ? l.dense_M : l.oh * l.ow) * l.N);
+    uint8_t *pooled = al((size_t)(l.oh / 2) * (l.ow / 2) * l.N);
     for (int r = 0; r < iters; r++) {
-        if (l.dense_M) CDoodleKernels_gemm_u8s8(isa, in, K, l.dense_M, K, l.N, B, &rq, out, l.N);
-        else CDoodleKernels_conv_implicit_u8(isa, in, pitch, l.c, l.kh, l.kw, l.oh, l.ow, B, l.N, &rq, out, l.N);
+        if (l.dense_M) {
+            CDoodleKernels_gemm_u8s8(isa, in, K, l.dense_M, K, l.N, B, &rq, out, l.N);
+        } else if (separate) {
+            CDoodleKernels_conv_implicit_u8(isa, in, pitch, l.c, l.kh, l.kw, l.oh, l.ow, B, l.N, &rq, out, l.N);
+            CDoodleKernels_maxpool_u8(isa, out, l.oh, l.ow, l.N, 2, 2, 2, 2, l.oh / 2, l.ow / 2, pooled,
+                                      (size_t)(l.ow / 2) * l.N);
+        } else {
+#ifndef SEPARATE_ONLY  // defined when built against kernels that predate the fused call
+            CDoodleKernels_conv_implicit_pool2_u8(isa, in, pitch, l.c, l.kh, l.kw, l.oh, l.ow, B, l.N, &rq, pooled,
+                                                  l.N, (size_t)(l.ow / 2) * l.N);
+#endif
+        }
     }
-    unsigned sum = 0; for (size_t i = 0; i < (size_t)(l.dense_M ? l.dense_M : l.oh * l.ow) * l.N; i++) sum = sum * 31 + out[i];
+    const uint8_t *result = l.dense_M ? out : pooled;
+    const size_t result_bytes = (size_t)(l.dense_M ? l.dense_M * l.N : (l.oh / 2) * (l.ow / 2) * l.N);
+    unsigned sum = 0; for (size_t i = 0; i < result_bytes; i++) sum = sum * 31 + result[i];
     printf("%s %08x\n", l.name, sum);
     return 0;
 }

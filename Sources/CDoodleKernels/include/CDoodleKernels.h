@@ -79,6 +79,15 @@ void CDoodleKernels_conv_implicit_u8(CDoodleKernels_ISA isa, const uint8_t *in, 
                                      int k_w, int out_h, int out_w, const void *packedB, int N,
                                      const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc);
 
+/// CDoodleKernels_conv_implicit_u8 followed by 2 x 2 max pooling with stride 2 (no padding), in one pass: the
+/// out_h x out_w convolution is pooled to (out_h / 2) x (out_w / 2), each pooled pixel (py, px) written at
+/// out + py * out_pitch + px * ldc; a last odd row or column of the convolution is not computed. The maximum is taken
+/// over the int32 sums, so each output is requantised once instead of four times. Bit-equal to convolution then
+/// pooling only when every scale is >= 0 (requantisation then never decreases); the caller checks that.
+void CDoodleKernels_conv_implicit_pool2_u8(CDoodleKernels_ISA isa, const uint8_t *in, size_t in_pitch, int c,
+                                           int k_h, int k_w, int out_h, int out_w, const void *packedB, int N,
+                                           const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc,
+                                           size_t out_pitch);
 /// Element-wise quantised add: q = clamp(nearbyint((a - za) * sa + (b - zb) * sb) + zo, lo, hi), with
 /// sa = scale_a / scale_out and sb = scale_b / scale_out.
 void CDoodleKernels_add_u8(const uint8_t *a, int32_t za, float sa, const uint8_t *b, int32_t zb, float sb,
