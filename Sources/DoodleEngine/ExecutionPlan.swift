@@ -155,7 +155,8 @@ struct ExecutionPlan {
     mutating func fuseConvolutionPools() {
         var removed = Set<Int>()
         for i in self.steps.indices {
-            guard case .conv(let input, let output, let shape, let rowBytes, let padValue, let gemm, let border?) = self.steps[i],
+            guard case .conv(let input, let output, let shape, let rowBytes, let padValue, let gemm, let border?) =
+                    self.steps[i],
                   !border.pooled, self.readers(of: output).count == 1, let j = self.readers(of: output).first,
                   case .maxPool(output, let pooledOutput, let kernel, let strides) = self.steps[j],
                   kernel == (2, 2), strides == (2, 2),
@@ -205,7 +206,8 @@ extension PlanStep {
         case .conv(let input, let output, let shape, _, _, let gemm, let border):
             let o = layouts[output]
             let kw = gemm.macsPerRow / (Int(shape.k_h) * layouts[input].channels * gemm.n)
-            let conv = "conv \(shape.k_h)x\(kw) \(layouts[input].channels)->\(o.channels) @\(shape.out_h)x\(shape.out_w)"
+            let channels = "\(layouts[input].channels)->\(o.channels)"
+            let conv = "conv \(shape.k_h)x\(kw) \(channels) @\(shape.out_h)x\(shape.out_w)"
             return border?.pooled == true ? conv + " + maxpool 2x2" : conv
         case .maxPool(let input, _, let k, _):
             let i = layouts[input]
@@ -216,7 +218,8 @@ extension PlanStep {
         }
     }
 
-    /// The model's multiply-accumulates per image (not counting work on zero taps added for the kernels).
+    /// The model's multiply-accumulates per image over the outputs the step computes (not counting work on zero taps
+    /// added for the kernels).
     func macs(_ plan: ExecutionPlan) -> Int {
         switch self {
         case .conv(_, _, let shape, _, _, let gemm, let border):
