@@ -157,7 +157,7 @@ struct ExecutionPlan {
         for i in self.steps.indices {
             guard case .conv(let input, let output, let shape, let rowBytes, let padValue, let gemm, let border?) =
                     self.steps[i],
-                  !border.pooled, self.readers(of: output).count == 1, let j = self.readers(of: output).first,
+                  !border.pooled, case let readers = self.readers(of: output), readers.count == 1, let j = readers.first,
                   case .maxPool(output, let pooledOutput, let kernel, let strides) = self.steps[j],
                   kernel == (2, 2), strides == (2, 2),
                   self.layouts[pooledOutput].height == Int(shape.out_h) / 2,

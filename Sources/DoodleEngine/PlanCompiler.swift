@@ -48,7 +48,6 @@ struct PlanCompiler {
     var values: [String: Value] = [:]
     var steps: [PlanStep] = []
     var layouts: [ActivationLayout] = []
-    var macs = 0
     var im2colBytes = 0
     var inputLayout = ActivationLayout(channels: 1, height: 28, width: 28)
     /// How many nodes read each tensor.
@@ -106,10 +105,10 @@ struct PlanCompiler {
         }
         var plan = ExecutionPlan(steps: self.steps, layouts: self.layouts, inputLayout: self.inputLayout,
                                  logitsBuffer: logits.buffer, logitsParams: logits.params, classCount: layout.channels,
-                                 macsPerImage: self.macs, im2colBytes: self.im2colBytes)
+                                 macsPerImage: 0, im2colBytes: self.im2colBytes)
         plan.borderConvolutionInputs()
         plan.fuseConvolutionPools()
-        plan.macsPerImage = plan.steps.reduce(0) { $0 + $1.macs(plan) }
+        plan.macsPerImage = plan.steps.reduce(0) { $0 + $1.macs(plan) }  // after fusion: the work actually done
         plan.shareSingleSlots()
         return plan
     }
@@ -480,7 +479,6 @@ struct PlanCompiler {
             dil_w: Int32(dil[1]), out_h: Int32(oh), out_w: Int32(ow))
         let rowBytes = (k + 3) / 4 * 4
         self.im2colBytes = max(self.im2colBytes, rowBytes * oh * ow)
-        self.macs += oh * ow * cout * kh * kw * cin
         let buffer = self.newBuffer(ActivationLayout(channels: cout, height: oh, width: ow))
         self.steps.append(.conv(input: x.buffer, output: buffer, shape: shape, rowBytes: rowBytes,
                                 padValue: UInt8(x.params.zeroPoint), gemm: gemm, border: nil))
@@ -517,7 +515,6 @@ struct PlanCompiler {
         let scales = wScales.map { x.params.scale * $0 / out.scale }
         let gemm = self.makeGemm(weights: wp, k: k, n: n, bias: bias, inputZeroPoint: x.params.zeroPoint,
                                  scales: scales, out: out, relu: relu, macsPerRow: k * n)
-        self.macs += k * n
         let buffer = self.newBuffer(ActivationLayout(channels: n, height: 1, width: 1))
         self.steps.append(.dense(input: x.buffer, output: buffer, gemm: gemm))
         return Activation(buffer: buffer, params: out)
