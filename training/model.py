@@ -44,6 +44,56 @@ def load_checkpoint(path: Path) -> tuple[DoodleNet, dict]:
     return model.eval(), state
 
 
+def load_shipped_model(path: Path) -> DoodleNet:
+    """A float DoodleNet holding the dequantized weights of a shipped int8 model (``model.onnx``), in eval mode: a
+    teacher to distil from when the checkpoint it was made from is not at hand. Each BatchNorm is the identity with
+    the folded bias, and the softmax temperature baked in at shipping (``doodle.temperature``) is taken back out, so
+    the logits are the trained ones. Only the weights are int8; activations stay float."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    init = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    meta = {p.key: p.value for p in m.metadata_props}
+    temperature = float(meta.get("doodle.temperature", "1"))
+    layers = sorted({n.split(".weight_quantized")[0] for n in init if n.endswith(".weight_quantized")},
+                    key=lambda n: int(n.split(".")[1]))
+
+    def dequantized(values: str, scale: str, zero_point: str) -> torch.Tensor:
+        q = init[values].astype("float64")
+        per_axis = (1,) * (q.ndim - 1)
+        if zero_point in init:
+            q = q - init[zero_point].astype("float64").reshape(-1, *per_axis)
+        return torch.tensor(q * init[scale].astype("float64").reshape(-1, *per_axis), dtype=torch.float32)
+
+    weights = [dequantized(f"{n}.weight_quantized", f"{n}.weight_scale", f"{n}.weight_zero_point") for n in layers]
+    biases = [dequantized(f"{n}.bias_quantized", f"{n}.bias_quantized_scale", f"{n}.bias_quantized_zero_point")
+              for n in layers]
+    convs, dense = weights[:3], weights[3:]
+    model = DoodleNet(dense[1].shape[0], widths=tuple(w.shape[0] for w in convs), hidden=dense[0].shape[0])
+    conv_layers = [c for c in model.features if isinstance(c, nn.Conv2d)]
+    norms = [b for b in model.features if isinstance(b, nn.BatchNorm2d)]
+    linears = [c for c in model.classifier if isinstance(c, nn.Linear)]
+    with torch.no_grad():
+        for conv, bn, w, b in zip(conv_layers, norms, convs, biases[:3]):
+            conv.weight.copy_(w)
+            bn.weight.fill_(1.0)
+            bn.bias.copy_(b)
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+        for linear, w, b in zip(linears, dense, biases[3:]):
+            linear.weight.copy_(w)
+            linear.bias.copy_(b)
+        linears[-1].weight.mul_(temperature)
+        linears[-1].bias.mul_(temperature)
+    return model.eval()
+
+
+def load_model(path: Path) -> DoodleNet:
+    """A trained DoodleNet from a training checkpoint (``.pt``) or a shipped int8 model (``.onnx``), in eval mode."""
+    return load_shipped_model(path) if Path(path).suffix == ".onnx" else load_checkpoint(path)[0]
+
+
 def count_macs(model: nn.Module) -> int:
     """Multiply-accumulates for one 28x28 image (conv and linear layers)."""
     macs = 0

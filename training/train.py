@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from . import data as qd
 from .augment import augment, partial
-from .model import DoodleNet, count_macs, load_checkpoint
+from .model import DoodleNet, count_macs, load_checkpoint, load_model
 from .render import Renderer
 
 
@@ -131,7 +131,7 @@ class Teacher:
     checkpoints (an ensemble) and, with ``flip``, over each image and its mirror image."""
 
     def __init__(self, checkpoints: list[Path], temperature: float, flip: bool, device: torch.device) -> None:
-        self.models = [load_checkpoint(c)[0].to(device) for c in checkpoints]
+        self.models = [load_model(c).to(device) for c in checkpoints]
         self.temperature, self.flip = temperature, flip
 
     @torch.no_grad()
@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ema", type=float, default=0.0, help="decay of an exponential moving average of the weights "
                     "(0: none); evaluated beside the weights every epoch and written to ema.pt")
     ap.add_argument("--teacher", type=Path, action="append",
-                    help="checkpoint to distil from (repeatable: an ensemble); its softened outputs join the loss")
+                    help="checkpoint (.pt) or shipped model (.onnx) to distil from (repeatable: an ensemble); its softened outputs "
+                         "join the loss")
     ap.add_argument("--teacher-flip", action="store_true",
                     help="the teachers average each image with its mirror image")
     ap.add_argument("--kd-weight", type=float, default=0.7,

@@ -61,3 +61,26 @@ def test_model_card_figures_reproduce_with_its_own_command():
     _, _, va_s, va_l, _, _ = split(qd.load(qd.default_sources(), categories), 20)
     r = report(predict(MODEL / "model.onnx", render_all(va_s)), np.asarray(va_l), categories)
     assert abs(100 * r["top1"] - top1) <= 0.1 and abs(100 * r["top3"] - top3) <= 0.1, (r["top1"], r["top3"], top1, top3)
+
+
+def test_shipped_model_loads_back_as_a_float_teacher():
+    """`load_shipped_model` (distilling from a shipped model whose checkpoint is gone) reads back the trained
+    network: its float logits, tempered as shipped, follow the exact int8 logits and pick the same class almost
+    always. A layer loaded wrongly (a transposed weight, a lost bias or zero point) breaks both."""
+    import torch
+
+    from training.int8_reference import Int8Reference
+    from training.model import load_shipped_model
+    from training.train import render_all, split
+
+    categories = qd.load_categories()
+    _, _, va_s, _, _, _ = split(qd.load(qd.default_sources(), categories), 20)
+    images = render_all(va_s[:400])
+    meta = {p.key: p.value for p in onnx.load(str(MODEL / "model.onnx")).metadata_props}
+    temperature = float(meta["doodle.temperature"])
+    exact = Int8Reference(MODEL / "model.onnx").logits(images)
+    with torch.no_grad():
+        teacher = load_shipped_model(MODEL / "model.onnx")
+        tempered = teacher(torch.from_numpy(images).float().div(255).reshape(-1, 1, 28, 28)).numpy() / temperature
+    assert (tempered.argmax(1) == exact.argmax(1)).mean() >= 0.95
+    assert np.abs(tempered - exact).mean() <= 0.05 * exact.std()
