@@ -60,9 +60,15 @@ def distillation_clause(a: dict) -> str:
     teachers = a.get("teacher") or []
     if not teachers:
         return ""
-    names = ", ".join(f"`{t}`" for t in teachers)
+    digests = a.get("teacher_sha256") or [None] * len(teachers)
+
+    def name(path: str, digest: str | None) -> str:
+        kind = ", a shipped int8 model read back as float weights" if path.endswith(".onnx") else ""
+        return f"`{path}`" + (f" (sha256 {digest[:16]}...{kind})" if digest else f" ({kind[2:]})" if kind else "")
+
+    names = ", ".join(name(t, d) for t, d in zip(teachers, digests))
     views = ", each image averaged with its mirror image" if a.get("teacher_flip") else ""
-    return (f" distilled from {len(teachers)} teacher checkpoint{'s' if len(teachers) > 1 else ''} ({names}): the"
+    return (f" distilled from {len(teachers)} teacher{'s' if len(teachers) > 1 else ''} ({names}): the"
             f" loss is {a.get('kd_weight')} x KL to the teachers' probabilities at temperature"
             f" {a.get('kd_temperature')}{views}, plus {1 - a.get('kd_weight', 0):.1f} x the label-smoothed cross-entropy;")
 

@@ -15,6 +15,7 @@ bit-identical to an uninterrupted run.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import time
@@ -250,6 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     teacher = (Teacher(args.teacher, args.kd_temperature, args.teacher_flip, device)
                if args.teacher else None)
+    # Which teachers exactly (a shipped model.onnx is overwritten when the student ships).
+    teacher_sha256 = [hashlib.sha256(t.read_bytes()).hexdigest() for t in args.teacher or []]
     if teacher is not None:
         probs = np.concatenate([teacher.probabilities(to_input(torch.from_numpy(val_images[i : i + 1024]), device),
                                                       1.0).cpu().numpy() for i in range(0, len(val_images), 1024)])
@@ -286,6 +289,7 @@ def main(argv: list[str] | None = None) -> None:
         log.flush()
         print(json.dumps(rec), flush=True)
         paths = {"out": str(args.out), "teacher": [str(t) for t in args.teacher or []],
+                 "teacher_sha256": teacher_sha256,
                  "init": str(args.init) if args.init else None}
         state = {"model": cpu_state(model), "args": vars(args) | paths, "categories": categories,
                  "epoch": epoch + 1, "val_top1": top1, "val_top3": top3}

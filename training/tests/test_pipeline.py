@@ -95,6 +95,12 @@ def test_distillation_from_a_wider_teacher(tmp_path):
     from training.model import load_checkpoint
     state = torch.load(student / "model.pt", weights_only=False)
     assert state["args"]["teacher"] == [str(teacher / "model.pt")]
+    import hashlib
+
+    from training.model_card import distillation_clause
+    digest = hashlib.sha256((teacher / "model.pt").read_bytes()).hexdigest()
+    assert state["args"]["teacher_sha256"] == [digest]
+    assert f"(sha256 {digest[:16]}...)" in distillation_clause(state["args"])
     assert tuple(state["args"]["widths"]) == (32, 40, 96)
     assert load_checkpoint(teacher / "model.pt")[0].features[0].out_channels == 16
     # --init starts from the teacher's weights: with a learning rate of 0 its parameters come out unchanged (only
