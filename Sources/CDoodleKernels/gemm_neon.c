@@ -99,23 +99,24 @@ static inline __attribute__((always_inline)) uint8x16_t broadcast_word(const uin
 /// as the dot product wants them: dotprod's shifted to int8), LOAD4 one group in every lane, and DOT(acc, w, x, lane)
 /// accumulates the dot products of the weights w with group `lane` of x. Four steps share one 16-byte load per row (the
 /// by-element dot products of XNNPACK's and ruy's ld128 kernels) where a segment has four groups left; the rest, one
-/// group per step. SHIFTED says whether the trailer's correction is added.
+/// group per step. SHIFTED says whether the trailer's correction is added. A pooled tile is pooled pixel (p0, px);
+/// `one_group` (constant) says its rows are 3 segments of one 4-byte group (k_h = 3, seg4 = 1), so the steps unroll.
 #define NEON_VARIANT(NAME, TARGET, XTYPE, LOAD16, LOAD4, DOT, SHIFTED)                                             \
     TARGET static inline __attribute__((always_inline)) void NAME##_tile(                                          \
-        const cdk_rows *r, cdk_row_cursor *cursor, size_t p0, const int mr, const int nv, const int pool,          \
-        const int8_t *restrict B, const Panel *pc, int n0, uint8_t *restrict C8, int32_t *restrict C32,            \
-        size_t ldc) {                                                                                              \
+        const cdk_rows *r, cdk_row_cursor *cursor, size_t p0, size_t px, const int mr, const int nv,               \
+        const int pool, const int one_group, const int8_t *restrict B, const Panel *pc, int n0,                    \
+        uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {                                                 \
         const uint8_t *rows[MR];                                                                                   \
         int32x4_t acc[MR][4];                                                                                      \
-        const size_t pooled_offset = pool ? cdk_quad(r, p0, ldc, rows) : 0;                                        \
+        const size_t pooled_offset = pool ? cdk_quad(r, p0, px, ldc, rows) : 0;                                    \
         CDK_UNROLL for (int i = 0; i < mr; i++) {                                                                  \
             if (!pool) rows[i] = cdk_row_cursor_next(cursor);                                                      \
             CDK_UNROLL for (int j = 0; j < 4; j++) acc[i][j] = pc->bias[j];                                        \
         }                                                                                                          \
-        const int seg4 = r->seg4;                                                                                  \
+        const int seg4 = one_group ? 1 : r->seg4, k_h = one_group ? 3 : r->k_h;                                    \
         const size_t skip = r->seg_stride - (size_t)seg4 * 4;                                                      \
         size_t off = 0;                                                                                            \
-        for (int kh = 0; kh < r->k_h; kh++) {                                                                      \
+        for (int kh = 0; kh < k_h; kh++) {                                                                         \
             int k = 0;                                                                                             \
             for (; k + 4 <= seg4; k += 4) {                                                                        \
                 XTYPE x[MR];                                                                                       \
@@ -145,21 +146,31 @@ static inline __attribute__((always_inline)) uint8x16_t broadcast_word(const uin
             epilogue(acc[i], nv, pc, C8, C32, (p0 + (size_t)i) * ldc + (size_t)n0);                                \
     }                                                                                                              \
                                                                                                                    \
-    TARGET static inline __attribute__((always_inline)) void NAME##_panel_rows(                                   \
+    TARGET static inline __attribute__((always_inline)) void NAME##_panel_rows(                                    \
         const cdk_rows *r, size_t M, const int nv, const int8_t *restrict Bp, const Panel *pc, int n0,             \
         uint8_t *restrict C8, int32_t *restrict C32, size_t ldc) {                                                 \
         cdk_row_cursor cursor = cdk_row_cursor_start(r);                                                           \
         if (r->pool_w) {                                                                                           \
-            for (size_t q = 0; q < M; q++) NAME##_tile(r, &cursor, q, 4, nv, 1, Bp, pc, n0, C8, C32, ldc);         \
+            /* The image's convolution, 3 rows of one 4-byte group, with its 3 steps unrolled. (A division per     \
+               pooled pixel: counted under qemu, row and column counters ran more instructions.) */                \
+            const int one_group = r->k_h == 3 && r->seg4 == 1;                                                     \
+            for (size_t q = 0; q < M; q++) {                                                                       \
+                const size_t py = q / (size_t)r->pool_w, px = q % (size_t)r->pool_w;                               \
+                if (one_group) {                                                                                   \
+                    NAME##_tile(r, &cursor, py, px, 4, nv, 1, 1, Bp, pc, n0, C8, C32, ldc);                        \
+                } else {                                                                                           \
+                    NAME##_tile(r, &cursor, py, px, 4, nv, 1, 0, Bp, pc, n0, C8, C32, ldc);                        \
+                }                                                                                                  \
+            }                                                                                                      \
             return;                                                                                                \
         }                                                                                                          \
         size_t m0 = 0;                                                                                             \
-        for (; m0 + MR <= M; m0 += MR) NAME##_tile(r, &cursor, m0, MR, nv, 0, Bp, pc, n0, C8, C32, ldc);           \
+        for (; m0 + MR <= M; m0 += MR) NAME##_tile(r, &cursor, m0, 0, MR, nv, 0, 0, Bp, pc, n0, C8, C32, ldc);     \
         switch (M - m0) {                                                                                          \
-        case 4: NAME##_tile(r, &cursor, m0, 4, nv, 0, Bp, pc, n0, C8, C32, ldc); break;                            \
-        case 3: NAME##_tile(r, &cursor, m0, 3, nv, 0, Bp, pc, n0, C8, C32, ldc); break;                            \
-        case 2: NAME##_tile(r, &cursor, m0, 2, nv, 0, Bp, pc, n0, C8, C32, ldc); break;                            \
-        case 1: NAME##_tile(r, &cursor, m0, 1, nv, 0, Bp, pc, n0, C8, C32, ldc); break;                            \
+        case 4: NAME##_tile(r, &cursor, m0, 0, 4, nv, 0, 0, Bp, pc, n0, C8, C32, ldc); break;                      \
+        case 3: NAME##_tile(r, &cursor, m0, 0, 3, nv, 0, 0, Bp, pc, n0, C8, C32, ldc); break;                      \
+        case 2: NAME##_tile(r, &cursor, m0, 0, 2, nv, 0, 0, Bp, pc, n0, C8, C32, ldc); break;                      \
+        case 1: NAME##_tile(r, &cursor, m0, 0, 1, nv, 0, 0, Bp, pc, n0, C8, C32, ldc); break;                      \
         default: break;                                                                                            \
         }                                                                                                          \
     }                                                                                                              \

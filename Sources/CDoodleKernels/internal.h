@@ -53,10 +53,10 @@ typedef struct {
     size_t out_pitch;
 } cdk_rows;
 
-/// Pooled pixel q of a convolution fused with 2 x 2, stride-2 pooling: its four rows, (2py, 2px), (2py, 2px + 1),
-/// (2py + 1, 2px) and (2py + 1, 2px + 1), and where its output goes (py * out_pitch + px * ldc).
-static inline size_t cdk_quad(const cdk_rows *r, size_t q, size_t ldc, const uint8_t *rows[4]) {
-    const size_t py = q / (size_t)r->pool_w, px = q % (size_t)r->pool_w;
+/// Pooled pixel (py, px) of a convolution fused with 2 x 2, stride-2 pooling: its four rows, (2py, 2px),
+/// (2py, 2px + 1), (2py + 1, 2px) and (2py + 1, 2px + 1), and where its output goes (py * out_pitch + px * ldc).
+/// Callers walk py and px in nested loops: a division per pooled pixel costs as much as a small layer's arithmetic.
+static inline size_t cdk_quad(const cdk_rows *r, size_t py, size_t px, size_t ldc, const uint8_t *rows[4]) {
     rows[0] = r->in + 2 * py * r->in_pitch + 2 * px * r->c;
     rows[1] = rows[0] + r->c;
     rows[2] = rows[0] + r->in_pitch;

@@ -256,6 +256,10 @@ int main(int argc, char **argv) {
                 check_conv_pool2((CDoodleKernels_ISA)isa, 2 + uniform(12), 2 + uniform(12), c, 1 + uniform(3),
                                  1 + uniform(3), t % 6 == 5);
             }
+            for (int t = 0; t < 4; t++) {  // 3 rows of one 4-byte group (the image's convolution), any size
+                check_conv_pool2((CDoodleKernels_ISA)isa, 2 + uniform(30), 2 + uniform(30), t % 2 ? 4 : 1, 3,
+                                 t % 2 ? 1 : 4, t == 3);
+            }
             check_maxpool((CDoodleKernels_ISA)isa, 28, 28, 32, 2, 2);
             check_maxpool((CDoodleKernels_ISA)isa, 14, 14, 40, 2, 2);
             check_maxpool((CDoodleKernels_ISA)isa, 7, 7, 96, 2, 2);
