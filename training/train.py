@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> None:
                                                use_buffers=True) if args.ema else None)
     args.out.mkdir(parents=True, exist_ok=True)
     start_epoch, best = 0, -1.0
+    resumed_teachers = None
     if args.resume and (args.out / "last.pt").exists():
         state = torch.load(args.out / "last.pt", weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
@@ -243,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
             ema.load_state_dict(state["ema_module"])
         torch.set_rng_state(state["torch_rng"].cpu())
         start_epoch, best = state["epoch"], state.get("best_top1", -1.0)
+        resumed_teachers = state["args"].get("teacher_sha256")
         print(f"resuming after epoch {start_epoch}", flush=True)
     stream = BalancedStream(tr_s, tr_l, bm, bl, len(categories), args.batch, args.seed, args.p_bitmap,
                             args.p_augment, args.strength, args.p_flip, args.p_partial, start_epoch)
@@ -253,6 +255,10 @@ def main(argv: list[str] | None = None) -> None:
                if args.teacher else None)
     # Which teachers exactly (a shipped model.onnx is overwritten when the student ships).
     teacher_sha256 = [hashlib.sha256(t.read_bytes()).hexdigest() for t in args.teacher or []]
+    if resumed_teachers is not None and resumed_teachers != teacher_sha256:
+        raise SystemExit(f"--resume: the teachers are not the files this run started with (sha256 "
+                         f"{[d[:16] for d in resumed_teachers]}, now {[d[:16] for d in teacher_sha256]}); a shipped "
+                         "model.onnx teacher is overwritten when a model ships: pass the file it was")
     if teacher is not None:
         probs = np.concatenate([teacher.probabilities(to_input(torch.from_numpy(val_images[i : i + 1024]), device),
                                                       1.0).cpu().numpy() for i in range(0, len(val_images), 1024)])

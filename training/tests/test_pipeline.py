@@ -101,6 +101,12 @@ def test_distillation_from_a_wider_teacher(tmp_path):
     digest = hashlib.sha256((teacher / "model.pt").read_bytes()).hexdigest()
     assert state["args"]["teacher_sha256"] == [digest]
     assert f"(sha256 {digest[:16]}...)" in distillation_clause(state["args"])
+    # Resuming with other teacher bytes than the run started with is refused (a shipped model.onnx teacher changes
+    # when a model ships).
+    other = subprocess.run([sys.executable, "-m", "training.train", "--out", str(student), "--epochs", "4", "--resume",
+                            "--teacher", str(teacher / "last.pt"), "--teacher-flip", *common], cwd=REPO,
+                           timeout=600, capture_output=True, text=True)
+    assert other.returncode != 0 and "the teachers are not the files this run started with" in other.stderr
     assert tuple(state["args"]["widths"]) == (32, 40, 96)
     assert load_checkpoint(teacher / "model.pt")[0].features[0].out_channels == 16
     # --init starts from the teacher's weights: with a learning rate of 0 its parameters come out unchanged (only
