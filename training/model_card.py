@@ -63,8 +63,9 @@ def distillation_clause(a: dict) -> str:
     digests = a.get("teacher_sha256") or [None] * len(teachers)
 
     def name(path: str, digest: str | None) -> str:
-        kind = ", a shipped int8 model read back as float weights" if path.endswith(".onnx") else ""
-        return f"`{path}`" + (f" (sha256 {digest[:16]}...{kind})" if digest else f" ({kind[2:]})" if kind else "")
+        notes = ([f"sha256 {digest[:16]}..."] if digest else []) + \
+            (["a shipped int8 model read back as float weights"] if path.endswith(".onnx") else [])
+        return f"`{path}`" + (f" ({', '.join(notes)})" if notes else "")
 
     names = ", ".join(name(t, d) for t, d in zip(teachers, digests))
     views = ", each image averaged with its mirror image" if a.get("teacher_flip") else ""
