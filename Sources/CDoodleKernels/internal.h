@@ -13,6 +13,11 @@
 /// One packed panel: [K4][16 columns][4 k] int8.
 static inline size_t cdk_panel_bytes(int K) { return (size_t)CDK_K4(K) * CDK_PANEL * 4; }
 
+/// The NEON i8mm path's panel (its `usmmla` takes two columns' 8 consecutive k at a time): [K8][16 columns][8 k],
+/// where K8 = K4 / 2 rounded up and a last odd 4-byte group is padded with zero weights.
+#define CDK_K8(K) ((CDK_K4(K) + 1) / 2)
+static inline size_t cdk_pair_panel_bytes(int K) { return (size_t)CDK_K8(K) * CDK_PANEL * 8; }
+
 /// Packed weights: the panels, then a trailer that the paths computing on shifted activations read.
 ///   int32 shift_correction[panels * 16]: 128 * sum_k w[n][k], so sum_k (a - 128) * w + correction = sum_k a * w;
 ///   int32 has_minus_128: 1 if some weight is -128 (the AVX2 sign trick is exact only on [-127, 127]);

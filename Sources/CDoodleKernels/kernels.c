@@ -57,22 +57,45 @@ CDoodleKernels_ISA CDoodleKernels_best_isa(void) {
     return CDoodleKernels_ISA_reference;
 }
 
+/// Whether `isa` packs weights in column pairs (the i8mm path, where the build can run it; elsewhere it falls back to
+/// the reference kernels, which read the shared layout).
+static int cdk_packs_pairs(CDoodleKernels_ISA isa) {
+#if defined(__aarch64__)
+    return isa == CDoodleKernels_ISA_neon_i8mm;
+#else
+    (void)isa;
+    return 0;
+#endif
+}
+
+/// Bytes of the panels alone; the trailer follows them.
+static size_t cdk_panels_bytes_for(CDoodleKernels_ISA isa, int K, int N) {
+    return cdk_packs_pairs(isa) ? (size_t)CDK_PANELS(N) * cdk_pair_panel_bytes(K) : cdk_panels_bytes(K, N);
+}
+
 size_t CDoodleKernels_packed_size(CDoodleKernels_ISA isa, int K, int N) {
-    (void)isa;  // every path shares one layout
-    return cdk_panels_bytes(K, N) + (size_t)(CDK_PANELS(N) * CDK_PANEL) * sizeof(int32_t) + 64;
+    return cdk_panels_bytes_for(isa, K, N) + (size_t)(CDK_PANELS(N) * CDK_PANEL) * sizeof(int32_t) + 64;
+}
+
+/// Where weight (k, column n % 16) of a panel goes: [K4][16][4], or in column pairs [K8][16][8].
+static size_t cdk_panel_index(int pairs, int k, int column) {
+    if (pairs) return ((size_t)(k / 8) * CDK_PANEL + (size_t)column) * 8 + (size_t)(k % 8);
+    return ((size_t)(k / 4) * CDK_PANEL + (size_t)column) * 4 + (size_t)(k % 4);
 }
 
 void CDoodleKernels_pack_weights(CDoodleKernels_ISA isa, const int8_t *w, int K, int N, void *packed) {
     int8_t *out = (int8_t *)packed;
     memset(out, 0, CDoodleKernels_packed_size(isa, K, N));
-    int32_t *correction = (int32_t *)(void *)(out + cdk_panels_bytes(K, N));
+    const int pairs = cdk_packs_pairs(isa);
+    const size_t panel_bytes = pairs ? cdk_pair_panel_bytes(K) : cdk_panel_bytes(K);
+    int32_t *correction = (int32_t *)(void *)(out + cdk_panels_bytes_for(isa, K, N));
     int has_minus_128 = 0, fits_7_bits = 1;
     for (int n = 0; n < N; n++) {
-        int8_t *panel = out + (size_t)(n / CDK_PANEL) * cdk_panel_bytes(K);
+        int8_t *panel = out + (size_t)(n / CDK_PANEL) * panel_bytes;
         int32_t sum = 0;
         for (int k = 0; k < K; k++) {
             const int8_t v = w[(size_t)n * K + k];
-            panel[((size_t)(k / 4) * CDK_PANEL + (n % CDK_PANEL)) * 4 + (k % 4)] = v;
+            panel[cdk_panel_index(pairs, k, n % CDK_PANEL)] = v;
             sum += v;
             has_minus_128 |= v == -128;
             fits_7_bits &= v >= -64 && v <= 64;

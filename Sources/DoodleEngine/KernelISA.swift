@@ -10,7 +10,7 @@ public enum KernelISA: Int, Sendable, CaseIterable, CustomStringConvertible {
     case avx512vnni = 2
     /// ARMv8.2 dot product `sdot` on activations shifted to int8 (Graviton 2, Ampere Altra, Apple M1 and later).
     case neonDotprod = 3
-    /// ARMv8.6 int8 matrix multiply's mixed-sign dot product `sudot` on activations as they are (Graviton 3 and 4,
+    /// ARMv8.6 int8 matrix multiply `usmmla` (2 x 8 by 8 x 2 blocks) on activations as they are (Graviton 3 and 4,
     /// Neoverse V1/V2/N2, Apple M2 and later).
     case neonI8mm = 4
 

@@ -133,12 +133,12 @@ static void check_conv(CDoodleKernels_ISA isa, int out_h, int out_w, int c, int 
     const int K = k_h * k_w * c, N = 1 + uniform(100);
     int8_t *w = malloc((size_t)K * N);
     const int bound = fill_weights(w, (size_t)K * N, 0);
-    void *packed = pack(isa, w, K, N);
+    void *packed_ref = pack(CDoodleKernels_ISA_reference, w, K, N), *packed = pack(isa, w, K, N);
     Requant r = make_requant(K, N);
     const size_t M = (size_t)out_h * out_w;
     uint8_t *want = calloc(M * N, 1), *got = calloc(M * N, 1), *via_gemm = calloc(M * N, 1);
-    CDoodleKernels_conv_implicit_u8(CDoodleKernels_ISA_reference, in, pitch, c, k_h, k_w, out_h, out_w, packed, N,
-                                    &r.rq, want, (size_t)N);
+    CDoodleKernels_conv_implicit_u8(CDoodleKernels_ISA_reference, in, pitch, c, k_h, k_w, out_h, out_w, packed_ref,
+                                    N, &r.rq, want, (size_t)N);
     CDoodleKernels_conv_implicit_u8(isa, in, pitch, c, k_h, k_w, out_h, out_w, packed, N, &r.rq, got, (size_t)N);
     // im2col over the same bytes: a dense copy of the window rows, no padding.
     uint8_t *dense = aligned((size_t)in_h * in_w * c);
@@ -149,13 +149,14 @@ static void check_conv(CDoodleKernels_ISA isa, int out_h, int out_w, int c, int 
     const size_t row_bytes = (size_t)(K + 3) / 4 * 4;
     uint8_t *cols = aligned(M * row_bytes);
     CDoodleKernels_im2col_u8(CDoodleKernels_ISA_reference, &shape, dense, 0, cols, row_bytes);
-    CDoodleKernels_gemm_u8s8(CDoodleKernels_ISA_reference, cols, row_bytes, (int)M, K, N, packed, &r.rq, via_gemm,
-                             (size_t)N);
+    CDoodleKernels_gemm_u8s8(CDoodleKernels_ISA_reference, cols, row_bytes, (int)M, K, N, packed_ref, &r.rq,
+                             via_gemm, (size_t)N);
     char detail[128];
     snprintf(detail, sizeof(detail), "out %dx%d c=%d k=%dx%d N=%d |w|<=%d", out_h, out_w, c, k_h, k_w, N, bound);
     report("conv_implicit_u8", isa, memcmp(want, got, M * N) == 0, detail);
     if (isa == CDoodleKernels_ISA_reference) report("conv_implicit_u8 = im2col + gemm", isa, memcmp(want, via_gemm, M * N) == 0, detail);
-    free(in), free(w), free(packed), free(r.bias), free(r.scale), free(want), free(got), free(via_gemm);
+    free(in), free(w), free(packed_ref), free(packed), free(r.bias), free(r.scale), free(want), free(got);
+    free(via_gemm);
     free(dense), free(cols);
 }
 
@@ -226,10 +227,11 @@ int main(int argc, char **argv) {
         if (CDoodleKernels_isa_supported((CDoodleKernels_ISA)isa)) printf(" %s", isa_names[isa]);
     }
     printf(" (best: %s)\n", isa_names[CDoodleKernels_best_isa()]);
-    // The shipped model's layers, then shapes that exercise every tile and panel remainder.
-    static const int model_gemms[][3] = {{64, 864, 384}, {1, 864, 384}, {64, 384, 345}, {7, 384, 345}};
-    static const int conv_shapes[][5] = {{28, 28, 1, 3, 4}, {14, 14, 32, 3, 3}, {7, 7, 40, 3, 3}, {5, 9, 4, 2, 1},
-                                         {3, 3, 8, 1, 2}, {1, 13, 12, 3, 3}};
+    // The shipped model's layers (v4; v3's 864 x 384 and 40 channels too), then shapes that exercise every tile and panel remainder.
+    static const int model_gemms[][3] = {{64, 1152, 384}, {1, 1152, 384}, {64, 384, 345}, {7, 384, 345},
+                                         {64, 864, 384}};
+    static const int conv_shapes[][5] = {{28, 28, 1, 3, 4}, {14, 14, 32, 3, 3}, {7, 7, 48, 3, 3}, {7, 7, 40, 3, 3},
+                                         {5, 9, 4, 2, 1}, {3, 3, 8, 1, 2}, {1, 13, 12, 3, 3}};
     for (int isa = 0; isa < CDoodleKernels_ISA_count; isa++) {
         if (!CDoodleKernels_isa_supported((CDoodleKernels_ISA)isa)) continue;
         for (int round = 0; round < rounds; round++) {

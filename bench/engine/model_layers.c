@@ -1,4 +1,4 @@
-// Runs one of the model's GEMM shapes (v3: conv1 with its single channel widened to 4 taps, conv2, conv3, each
+// Runs one of the model's GEMM shapes (v4: conv1 with its single channel widened to 4 taps, conv2, conv3, each
 // with the 2 x 2 max pool that follows it fused, as the engine runs them; the two dense layers at batch 64) a given
 // number of times on one kernel path, for bench/engine/count-instructions. `separate` runs a convolution, then the
 // pool, as two calls (the engine's way before they were fused).
@@ -16,8 +16,8 @@ int main(int argc, char **argv) {
     }
     CDoodleKernels_ISA isa = atoi(argv[1]);
     int iters = atoi(argv[2]), li = atoi(argv[3]);
-    L layers[] = {{"conv1", 1, 3, 4, 28, 28, 32, 0, 0}, {"conv2", 32, 3, 3, 14, 14, 40, 0, 0},
-                  {"conv3", 40, 3, 3, 7, 7, 96, 0, 0}, {"dense864x384 b64", 0, 0, 0, 0, 0, 384, 64, 864},
+    L layers[] = {{"conv1", 1, 3, 4, 28, 28, 32, 0, 0}, {"conv2", 32, 3, 3, 14, 14, 48, 0, 0},
+                  {"conv3", 48, 3, 3, 7, 7, 128, 0, 0}, {"dense1152x384 b64", 0, 0, 0, 0, 0, 384, 64, 1152},
                   {"dense384x345 b64", 0, 0, 0, 0, 0, 345, 64, 384}};
     srand(1);
     L l = layers[li];

@@ -29,8 +29,9 @@ CDoodleKernels_ISA CDoodleKernels_best_isa(void);
 /// 1 if this CPU can run `isa`.
 int CDoodleKernels_isa_supported(CDoodleKernels_ISA isa);
 
-/// Bytes of a GEMM right-hand side packed for `isa`: K x N int8 weights (K rounded up to 4, N to 16), plus, for
-/// the paths that compute on activations shifted to int8, a per-column correction.
+/// Bytes of a GEMM right-hand side packed for `isa`: K x N int8 weights (K rounded up to 4, or to 8 for NEON
+/// i8mm; N to 16), plus, for the paths that compute on activations shifted to int8, a per-column correction. The
+/// layout depends on `isa`: pack for the path that will run.
 size_t CDoodleKernels_packed_size(CDoodleKernels_ISA isa, int K, int N);
 /// Pack weights given as `w[n * K + k]` (one row of K per output column n) for `isa`. Padding is zero. The buffer
 /// must be 64-byte aligned.
@@ -100,7 +101,7 @@ void CDoodleKernels_add_const_u8(const uint8_t *a, int32_t za, float sa, const f
 
 /// Sustained u8 x s8 multiply-accumulates per second of this core running only the multiply-accumulate
 /// instructions that `isa` is built on, measured for `seconds`: vpdpbusd (zmm) for AVX-512 VNNI; vpmaddubsw +
-/// vpmaddwd + vpaddd (ymm) for AVX2; sdot / usdot for NEON. 0 where the path has no such peak (reference) or the
+/// vpmaddwd + vpaddd (ymm) for AVX2; sdot for NEON dotprod, usmmla for i8mm. 0 where the path has no such peak (reference) or the
 /// CPU lacks it. Benchmarks divide by it to report a share of peak.
 double CDoodleKernels_peak_macs_per_second(CDoodleKernels_ISA isa, double seconds);
 
