@@ -106,6 +106,16 @@ void CDoodleKernels_pack_weights(CDoodleKernels_ISA isa, const int8_t *w, int K,
     correction[CDK_PANELS(N) * CDK_PANEL + 1] = fits_7_bits;
 }
 
+void CDoodleKernels_unpack_weights(CDoodleKernels_ISA isa, const void *packed, int K, int N, int8_t *w) {
+    const int8_t *in = (const int8_t *)packed;
+    const int pairs = cdk_packs_pairs(isa);
+    const size_t panel_bytes = pairs ? cdk_pair_panel_bytes(K) : cdk_panel_bytes(K);
+    for (int n = 0; n < N; n++) {
+        const int8_t *panel = in + (size_t)(n / CDK_PANEL) * panel_bytes;
+        for (int k = 0; k < K; k++) w[(size_t)n * K + k] = panel[cdk_panel_index(pairs, k, n % CDK_PANEL)];
+    }
+}
+
 void cdk_gemm_reference(const uint8_t *A, size_t lda, int M, int K, int N, const int8_t *B,
                         const CDoodleKernels_Requant *rq, const int32_t *bias, uint8_t *C8, int32_t *C32,
                         size_t ldc) {

@@ -44,7 +44,7 @@ public enum KernelISA: Int, Sendable, CaseIterable, CustomStringConvertible {
 
     /// Measured peak multiply-accumulates per second of the instructions this path is built on, on the calling
     /// thread's core (0 for the reference path or where the CPU lacks them): vpdpbusd for AVX-512 VNNI,
-    /// vpmaddubsw + vpmaddwd + vpaddd for AVX2, sdot / usdot for NEON.
+    /// vpmaddubsw + vpmaddwd + vpaddd for AVX2, sdot for NEON dotprod, usmmla for i8mm.
     public func measuredPeak(seconds: Double = 0.3) -> Double {
         CDoodleKernels_peak_macs_per_second(self.c, seconds)
     }

@@ -28,8 +28,8 @@ struct EngineBench {
         let images = try [UInt8](Data(contentsOf: URL(fileURLWithPath: args[1])))
         let count = images.count / engine.inputBytes
         // The share-of-peak denominator: the path's own multiply-accumulate instructions measured on this core now
-        // (vpdpbusd for AVX-512 VNNI, vpmaddubsw + vpmaddwd + vpaddd for AVX2, sdot/usdot for NEON), not a
-        // nominal clock.
+        // (vpdpbusd for AVX-512 VNNI, vpmaddubsw + vpmaddwd + vpaddd for AVX2, sdot for NEON dotprod, usmmla for
+        // i8mm), not a nominal clock.
         let peakMacs = isa.measuredPeak()
         if let batch = profileBatch {
             // Per-layer throughput: each step timed alone over the batch.

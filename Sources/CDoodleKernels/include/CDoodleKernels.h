@@ -37,6 +37,9 @@ size_t CDoodleKernels_packed_size(CDoodleKernels_ISA isa, int K, int N);
 /// must be 64-byte aligned.
 void CDoodleKernels_pack_weights(CDoodleKernels_ISA isa, const int8_t *w, int K, int N, void *packed);
 
+/// The inverse of CDoodleKernels_pack_weights: writes `w[n * K + k]` from weights packed for `isa`.
+void CDoodleKernels_unpack_weights(CDoodleKernels_ISA isa, const void *packed, int K, int N, int8_t *w);
+
 /// Requantisation of one GEMM output column: q = clamp(nearbyint(acc * scale) + zero_point, lo, hi).
 typedef struct {
     const int32_t *bias;   ///< N: int32 bias with the input zero point folded in (bias - za * sum_k w)
