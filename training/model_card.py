@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     summary = {k: v for k, v in rq.items() if k != "confusion"}
     summary["float_top1"], summary["float_top3"] = rf["top1"], rf["top3"]
     summary["first_half_top1"], summary["first_half_top3"] = rh["top1"], rh["top3"]
+    summary["float_balanced_top1"], summary["float_balanced_top3"] = rf["balanced_top1"], rf["balanced_top3"]
     (args.out / "evaluation.json").write_text(json.dumps(summary, indent=1) + "\n")
     log = [json.loads(l) for l in (args.log or args.checkpoint.parent / "log.jsonl").read_text().splitlines()]
     a = state["args"]
@@ -122,6 +123,13 @@ def main(argv: list[str] | None = None) -> None:
         f"| **int8 (shipped)** | **{pct(rq['top1'])}** | **{pct(rq['top3'])}** |",
         f"| int8 - float | {100 * (rq['top1'] - rf['top1']):+.2f} points | {100 * (rq['top3'] - rf['top3']):+.2f} points |",
         f"| int8, each drawing cut to its first half of strokes | {pct(rh['top1'])} | {pct(rh['top3'])} |",
+        f"| float32, class-balanced | {pct(rf['balanced_top1'])} | {pct(rf['balanced_top3'])} |",
+        f"| int8, class-balanced | {pct(rq['balanced_top1'])} | {pct(rq['balanced_top3'])} |",
+        "",
+        "Class-balanced figures weigh every class the same (the mean of the per-class accuracies): here some classes",
+        f"have up to {max(r['n'] for r in rq['per_class'])} drawings and most have 4 to 8, and the classes with many drawings (and thousands of",
+        "training bitmaps) score higher. An evaluation set with the same number of drawings of every class measures",
+        "the class-balanced figure: compare with it, not with the overall one.",
         "",
         "Reproduce: `python -m training.evaluate --model models/quickdraw-345/model.onnx --validation` (or",
         "`doodle eval models/quickdraw-345/validation.ndjson.gz` through a running daemon); add `--first-strokes 0.5`",

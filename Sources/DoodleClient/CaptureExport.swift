@@ -32,7 +32,7 @@ public struct CaptureExport {
         guard FileManager.default.fileExists(atPath: self.storeDirectory) else {
             throw EvaluationError("no capture store at \(self.storeDirectory)")
         }
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)  // FileHandle below reports failure
         let handle = try FileHandle(forWritingTo: output)
         defer { try? handle.close() }
         var summary = Summary()

@@ -14,8 +14,8 @@ public struct Evaluation: Sendable {
         public var top3 = 0
         /// Requests answered with a non-OK status, by status name.
         public var errors: [String: Int] = [:]
-        /// Per class label: (drawings, top-1 hits).
-        public var perClass: [String: (n: Int, top1: Int)] = [:]
+        /// Per class label: (drawings, top-1 hits, top-3 hits).
+        public var perClass: [String: (n: Int, top1: Int, top3: Int)] = [:]
         /// With `capture`: answers by capture status (`captured`, `full`, ...).
         public var captures: [String: Int] = [:]
         /// With `capture`: the ids of the captured drawings.
@@ -23,6 +23,15 @@ public struct Evaluation: Sendable {
 
         public var top1Accuracy: Double { self.drawings == 0 ? 0 : Double(self.top1) / Double(self.drawings) }
         public var top3Accuracy: Double { self.drawings == 0 ? 0 : Double(self.top3) / Double(self.drawings) }
+        /// The mean of the per-class top-1 accuracies: every class weighs the same however many drawings it has.
+        public var balancedTop1Accuracy: Double { self.classMean { Double($0.top1) / Double($0.n) } }
+        /// The mean of the per-class top-3 accuracies.
+        public var balancedTop3Accuracy: Double { self.classMean { Double($0.top3) / Double($0.n) } }
+
+        private func classMean(_ accuracy: ((n: Int, top1: Int, top3: Int)) -> Double) -> Double {
+            let classes = self.perClass.values.filter { $0.n > 0 }
+            return classes.isEmpty ? 0 : classes.map(accuracy).reduce(0, +) / Double(classes.count)
+        }
     }
 
     /// What is sent for each record.
@@ -83,7 +92,7 @@ public struct Evaluation: Sendable {
                         let response = try await connection.predict(request)
                         let label = record.word ?? ""
                         r.drawings += 1
-                        var entry = r.perClass[label] ?? (0, 0)
+                        var entry = r.perClass[label] ?? (0, 0, 0)
                         entry.n += 1
                         if self.capture {
                             r.captures[response.capture.name ?? "none", default: 0] += 1
@@ -97,7 +106,10 @@ public struct Evaluation: Sendable {
                                 r.top1 += 1
                                 entry.top1 += 1
                             }
-                            if labels.prefix(3).contains(label) { r.top3 += 1 }
+                            if labels.prefix(3).contains(label) {
+                                r.top3 += 1
+                                entry.top3 += 1
+                            }
                         }
                         r.perClass[label] = entry
                         i += lanes
@@ -111,7 +123,7 @@ public struct Evaluation: Sendable {
                 total.top1 += r.top1
                 total.top3 += r.top3
                 total.errors.merge(r.errors, uniquingKeysWith: +)
-                total.perClass.merge(r.perClass) { a, b in (a.n + b.n, a.top1 + b.top1) }
+                total.perClass.merge(r.perClass) { a, b in (a.n + b.n, a.top1 + b.top1, a.top3 + b.top3) }
                 total.captures.merge(r.captures, uniquingKeysWith: +)
                 total.captureIDs += r.captureIDs
             }

@@ -171,12 +171,14 @@ struct Eval: AsyncParsableCommand {
             .run(records, input: input)
         if self.perClass {
             for (label, c) in r.perClass.sorted(by: { $0.key < $1.key }) {
-                print(String(format: "%-28@ %5d %7.1f%%", label, c.n, 100 * Double(c.top1) / Double(max(1, c.n))))
+                print(String(format: "%-28@ %5d %7.1f%% %7.1f%%", label, c.n, 100 * Double(c.top1) / Double(max(1, c.n)),
+                             100 * Double(c.top3) / Double(max(1, c.n))))
             }
         }
         let seconds = Date().timeIntervalSince(start)
-        print(String(format: "drawings: %d  top-1: %.2f%%  top-3: %.2f%%  (%.1f s)", r.drawings, 100 * r.top1Accuracy,
-                     100 * r.top3Accuracy, seconds))
+        print(String(format: "drawings: %d  top-1: %.2f%%  top-3: %.2f%%  class-balanced top-1: %.2f%%  top-3: %.2f%%  (%.1f s)",
+                     r.drawings, 100 * r.top1Accuracy, 100 * r.top3Accuracy, 100 * r.balancedTop1Accuracy,
+                     100 * r.balancedTop3Accuracy, seconds))
         if !r.errors.isEmpty { print("errors: \(r.errors)") }
         if self.capture {
             print("captures: " + r.captures.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))

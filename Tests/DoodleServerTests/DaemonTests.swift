@@ -244,6 +244,11 @@ struct EvalParityTests {
                 "daemon top-1 \(result.top1Accuracy) vs training/evaluate \(trainingTop1)")
         #expect(Int((result.top3Accuracy * Double(records.count)).rounded()) == Int((trainingTop3 * Double(trainingN)).rounded()),
                 "daemon top-3 \(result.top3Accuracy) vs training/evaluate \(trainingTop3)")
+        // Class-balanced (each class weighs the same, as in an evaluation set with as many drawings of every class).
+        let balancedTop1 = try #require(evaluation?["balanced_top1"] as? Double)
+        let balancedTop3 = try #require(evaluation?["balanced_top3"] as? Double)
+        #expect(abs(result.balancedTop1Accuracy - balancedTop1) < 1e-9, "\(result.balancedTop1Accuracy) vs \(balancedTop1)")
+        #expect(abs(result.balancedTop3Accuracy - balancedTop3) < 1e-9, "\(result.balancedTop3Accuracy) vs \(balancedTop3)")
     }
 
     @Test("doodle eval --input image: real drawings drawn on canvases (PNG files) score about as their strokes do")

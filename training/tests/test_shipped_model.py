@@ -48,7 +48,7 @@ def test_scores_a_fixed_handful_of_drawings_correctly():
 
 
 def test_model_card_figures_reproduce_with_its_own_command():
-    """MODEL.md's int8 top-1 / top-3 come out of `python -m training.evaluate --validation` to 0.1 point, on any CPU
+    """MODEL.md's int8 top-1 / top-3 (overall and class-balanced) come out of `python -m training.evaluate --validation` to 0.1 point, on any CPU
     (the evaluation runs the model's own operators, not onnxruntime's CPU-dependent fused int8 kernels)."""
     import re
 
@@ -61,6 +61,8 @@ def test_model_card_figures_reproduce_with_its_own_command():
     _, _, va_s, va_l, _, _ = split(qd.load(qd.default_sources(), categories), 20)
     r = report(predict(MODEL / "model.onnx", render_all(va_s)), np.asarray(va_l), categories)
     assert abs(100 * r["top1"] - top1) <= 0.1 and abs(100 * r["top3"] - top3) <= 0.1, (r["top1"], r["top3"], top1, top3)
+    b1, b3 = map(float, re.search(r"\| int8, class-balanced \| ([\d.]+) % \| ([\d.]+) % \|", card).groups())
+    assert abs(100 * r["balanced_top1"] - b1) <= 0.1 and abs(100 * r["balanced_top3"] - b3) <= 0.1, (r, b1, b3)
 
 
 def test_shipped_model_loads_back_as_a_float_teacher():
