@@ -70,7 +70,7 @@ struct KernelProgramTests {
         }
     }
 
-    @Test("the replayer, built natively, gives the goldens' bits on every SIMD path of this CPU")
+    @Test("the replayer, built natively, gives the goldens' bits on every SIMD path of this CPU (or the reference)")
     func nativeReplayMatchesGoldens() async throws {
         try await computeOffPool {
             let program = try Self.writeProgram()
@@ -79,7 +79,8 @@ struct KernelProgramTests {
             try Self.build("cc", binary)
             let run = try runTool(binary.path, [program.path, Self.golden.appendingPathComponent("images.u8").path,
                                                 Self.golden.appendingPathComponent("logits.u8").path])
-            Self.expectAllMatch(run, paths: KernelISA.supported.filter { $0 != .reference }.map(\.description))
+            let simd = KernelISA.supported.filter { $0 != .reference }
+            Self.expectAllMatch(run, paths: (simd.isEmpty ? [.reference] : simd).map(\.description))
         }
     }
 
