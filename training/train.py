@@ -246,6 +246,12 @@ def main(argv: list[str] | None = None) -> None:
         start_epoch, best = state["epoch"], state.get("best_top1", -1.0)
         resumed_teachers = state["args"].get("teacher_sha256")
         print(f"resuming after epoch {start_epoch}", flush=True)
+    # Which teachers exactly (a shipped model.onnx is overwritten when the student ships).
+    teacher_sha256 = [hashlib.sha256(t.read_bytes()).hexdigest() for t in args.teacher or []]
+    if resumed_teachers is not None and resumed_teachers != teacher_sha256:
+        raise SystemExit(f"--resume: the teachers are not the files this run started with (sha256 "
+                         f"{[d[:16] for d in resumed_teachers]}, now {[d[:16] for d in teacher_sha256]}); a shipped "
+                         "model.onnx teacher is overwritten when a model ships: pass the file it was")
     stream = BalancedStream(tr_s, tr_l, bm, bl, len(categories), args.batch, args.seed, args.p_bitmap,
                             args.p_augment, args.strength, args.p_flip, args.p_partial, start_epoch)
     loader = DataLoader(stream, batch_size=None, num_workers=args.workers, prefetch_factor=4 if args.workers else None,
@@ -253,12 +259,6 @@ def main(argv: list[str] | None = None) -> None:
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     teacher = (Teacher(args.teacher, args.kd_temperature, args.teacher_flip, device)
                if args.teacher else None)
-    # Which teachers exactly (a shipped model.onnx is overwritten when the student ships).
-    teacher_sha256 = [hashlib.sha256(t.read_bytes()).hexdigest() for t in args.teacher or []]
-    if resumed_teachers is not None and resumed_teachers != teacher_sha256:
-        raise SystemExit(f"--resume: the teachers are not the files this run started with (sha256 "
-                         f"{[d[:16] for d in resumed_teachers]}, now {[d[:16] for d in teacher_sha256]}); a shipped "
-                         "model.onnx teacher is overwritten when a model ships: pass the file it was")
     if teacher is not None:
         probs = np.concatenate([teacher.probabilities(to_input(torch.from_numpy(val_images[i : i + 1024]), device),
                                                       1.0).cpu().numpy() for i in range(0, len(val_images), 1024)])

@@ -68,9 +68,14 @@ static int cdk_packs_pairs(CDoodleKernels_ISA isa) {
 #endif
 }
 
+/// Bytes of one 16-column panel packed for `isa`.
+static size_t cdk_panel_bytes_for(CDoodleKernels_ISA isa, int K) {
+    return cdk_packs_pairs(isa) ? cdk_pair_panel_bytes(K) : cdk_panel_bytes(K);
+}
+
 /// Bytes of the panels alone; the trailer follows them.
 static size_t cdk_panels_bytes_for(CDoodleKernels_ISA isa, int K, int N) {
-    return cdk_packs_pairs(isa) ? (size_t)CDK_PANELS(N) * cdk_pair_panel_bytes(K) : cdk_panels_bytes(K, N);
+    return (size_t)CDK_PANELS(N) * cdk_panel_bytes_for(isa, K);
 }
 
 size_t CDoodleKernels_packed_size(CDoodleKernels_ISA isa, int K, int N) {
@@ -87,7 +92,7 @@ void CDoodleKernels_pack_weights(CDoodleKernels_ISA isa, const int8_t *w, int K,
     int8_t *out = (int8_t *)packed;
     memset(out, 0, CDoodleKernels_packed_size(isa, K, N));
     const int pairs = cdk_packs_pairs(isa);
-    const size_t panel_bytes = pairs ? cdk_pair_panel_bytes(K) : cdk_panel_bytes(K);
+    const size_t panel_bytes = cdk_panel_bytes_for(isa, K);
     int32_t *correction = (int32_t *)(void *)(out + cdk_panels_bytes_for(isa, K, N));
     int has_minus_128 = 0, fits_7_bits = 1;
     for (int n = 0; n < N; n++) {
@@ -109,7 +114,7 @@ void CDoodleKernels_pack_weights(CDoodleKernels_ISA isa, const int8_t *w, int K,
 void CDoodleKernels_unpack_weights(CDoodleKernels_ISA isa, const void *packed, int K, int N, int8_t *w) {
     const int8_t *in = (const int8_t *)packed;
     const int pairs = cdk_packs_pairs(isa);
-    const size_t panel_bytes = pairs ? cdk_pair_panel_bytes(K) : cdk_panel_bytes(K);
+    const size_t panel_bytes = cdk_panel_bytes_for(isa, K);
     for (int n = 0; n < N; n++) {
         const int8_t *panel = in + (size_t)(n / CDK_PANEL) * panel_bytes;
         for (int k = 0; k < K; k++) w[(size_t)n * K + k] = panel[cdk_panel_index(pairs, k, n % CDK_PANEL)];

@@ -273,8 +273,8 @@ static void execute(CDoodleKernels_ISA isa, const Program *p, const Step *st, co
     }
 }
 
-/// Runs `count` images through the program in batches of `batch`; returns how many images' logits differ.
-static int replay(CDoodleKernels_ISA isa, Program *p, const uint8_t *images, const uint8_t *want, int count, int batch) {
+/// Packs every step's weights for `isa` (replacing the previous path's).
+static void pack_for(CDoodleKernels_ISA isa, Program *p) {
     for (int i = 0; i < p->step_count; i++) {
         Gemm *g = &p->steps[i].gemm;
         if (p->steps[i].kind != CONV && p->steps[i].kind != DENSE) continue;
@@ -282,6 +282,12 @@ static int replay(CDoodleKernels_ISA isa, Program *p, const uint8_t *images, con
         g->packed = aligned(CDoodleKernels_packed_size(isa, g->K, g->N));
         CDoodleKernels_pack_weights(isa, g->w, g->K, g->N, g->packed);
     }
+}
+
+/// Runs `count` images through the program (packed for `isa`) in batches of `batch`; returns how many images'
+/// logits differ.
+static int replay(CDoodleKernels_ISA isa, const Program *p, const uint8_t *images, const uint8_t *want, int count,
+                  int batch) {
     Scratch s = make_scratch(p, batch);
     const Layout *logits = &p->layouts[p->logits];
     int differ = 0;
@@ -346,6 +352,7 @@ int main(int argc, char **argv) {
     int failed = 0, runs = 0;
     for (int isa = only_reference ? 0 : 1; isa < CDoodleKernels_ISA_count; isa++) {
         if (!CDoodleKernels_isa_supported((CDoodleKernels_ISA)isa) || (only_reference && isa > 0)) continue;
+        pack_for((CDoodleKernels_ISA)isa, &p);
         for (int b = 0; b < batch_count; b++) {
             const int differ = replay((CDoodleKernels_ISA)isa, &p, images, want, count, batches[b]);
             printf("%s batch %d: %d of %d images differ from the goldens\n", isa_names[isa], batches[b], differ,
