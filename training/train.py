@@ -102,9 +102,16 @@ class BalancedStream(IterableDataset):
 
 
 def to_input(x: torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
+    """uint8 images (N x 784) as the float N x 1 x 28 x 28 batch the models take, channels-last (see CHANNELS_LAST)."""
     if device is not None:
         x = x.to(device, non_blocking=True)
-    return x.float().div_(255.0).reshape(-1, 1, 28, 28)
+    return x.float().div_(255.0).reshape(-1, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+
+
+# Models train and run in channels-last memory layout (NHWC): the same arithmetic, 1.4-1.7 times as fast per
+# training step on CPU (oneDNN's convolutions prefer it; measured on the 2-core AMD EPYC, avx512_vnni, for widths
+# 64,96,192 and 32,48,128). Checkpoints hold ordinary tensors either way.
+CHANNELS_LAST = torch.channels_last
 
 
 @torch.no_grad()
@@ -117,8 +124,9 @@ def evaluate_logits(model: nn.Module, images: np.ndarray, batch: int = 1024) -> 
 
 
 def cpu_state(module: nn.Module) -> dict:
-    """A state dict on the CPU, so a checkpoint written on a GPU loads anywhere."""
-    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    """A state dict on the CPU in the ordinary (contiguous) layout, so a checkpoint written on a GPU or from a
+    channels-last model loads anywhere."""
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
 
 
 def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -132,7 +140,7 @@ class Teacher:
     checkpoints (an ensemble) and, with ``flip``, over each image and its mirror image."""
 
     def __init__(self, checkpoints: list[Path], temperature: float, flip: bool, device: torch.device) -> None:
-        self.models = [load_model(c).to(device) for c in checkpoints]
+        self.models = [load_model(c).to(device, memory_format=CHANNELS_LAST) for c in checkpoints]
         self.temperature, self.flip = temperature, flip
 
     @torch.no_grad()
@@ -224,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.init is not None and not (args.resume and (args.out / "last.pt").exists()):
         model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=False)["model"])
         print(f"starting from the weights of {args.init}", flush=True)
-    model.to(device)
+    model.to(device, memory_format=CHANNELS_LAST)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     total = args.epochs * args.steps_per_epoch
     warm = min(500, total // 20)
