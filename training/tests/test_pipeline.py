@@ -130,3 +130,23 @@ def test_distillation_loss_is_zero_only_when_the_student_agrees():
         teacher_p = torch.softmax(logits / t, dim=1)
         assert float(distillation_loss(logits, teacher_p, t)) < 1e-5
         assert float(distillation_loss(logits.flip(1), teacher_p, t)) > 0.1
+
+
+def test_teachers_in_bfloat16_give_nearly_the_float_targets():
+    """--teacher-bfloat16 runs the teachers' forward passes in bfloat16: the softened targets move, but by far less
+    than anything the student could learn from (the shipped model on 256 golden images, mirrored)."""
+    import torch
+
+    from training.train import Teacher, to_input
+    images = np.fromfile(REPO / "Tests/DoodleEngineTests/Fixtures/quickdraw-345/images.u8", np.uint8)[: 256 * 784]
+    x = to_input(torch.from_numpy(images.reshape(256, 784).copy()))
+    model = REPO / "models/quickdraw-345/model.onnx"
+    exact = Teacher([model], 2.0, True, torch.device("cpu")).probabilities(x)
+    fast = Teacher([model], 2.0, True, torch.device("cpu"), bfloat16=True).probabilities(x)
+    assert not torch.equal(exact, fast)  # bfloat16 did run
+    kl = torch.nn.functional.kl_div(fast.log(), exact, reduction="batchmean")
+    assert float(kl) < 1e-3
+    assert float((exact.argmax(1) == fast.argmax(1)).float().mean()) > 0.97
+    # Mirrored: the mean over each image and its mirror image.
+    plain = Teacher([model], 2.0, False, torch.device("cpu"))
+    assert torch.allclose(exact, (plain.probabilities(x) + plain.probabilities(x.flip(3))) / 2, atol=1e-6)
