@@ -1,6 +1,7 @@
 """Score any ONNX model on labelled drawings: top-1, top-3 and a per-class table.
 
     python -m training.evaluate --model models/quickdraw-345/model.onnx FILE [FILE ...]
+    python -m training.evaluate --model a/ema.pt --model b/ema.pt --mirror --validation   # an ensemble
 
 FILE: ndjson(.gz) of simplified or raw drawings (raw ones are normalised first, as the daemon does), or an npz of
 bitmaps (``images``, ``labels``). ``--validation`` scores the deterministic validation split of the shared data
@@ -11,7 +12,9 @@ computes, the same on any CPU. ``--onnxruntime`` runs it on onnxruntime with gra
 QuantizeLinear, DequantizeLinear and float operators as written: CPU-independent up to float rounding), and
 ``--fused-int8`` on onnxruntime's fused int8 kernels, whose AVX2 form (``vpmaddubsw``) saturates, so figures taken
 with them depend on the CPU (about 2 points of top-1 lower on an AVX2-only machine). A float model always runs on
-onnxruntime.
+onnxruntime, and a training checkpoint (``.pt``) in float on torch. ``--model`` given more than once scores the
+ensemble (the mean of the models' probabilities, as ``train --teacher`` averages teachers); ``--mirror`` averages each
+image with its mirror image (test-time augmentation, as ``train --teacher-flip`` does).
 """
 
 from __future__ import annotations
@@ -52,6 +55,32 @@ def predict(model: Path, images: np.ndarray, threads: int = 2, fused_int8: bool 
     out_name = "probabilities" if any(o.name == "probabilities" for o in sess.get_outputs()) else sess.get_outputs()[0].name
     x = images.astype(np.float32).reshape(-1, 1, 28, 28) / 255.0
     return np.concatenate([sess.run([out_name], {"image": x[i : i + 512]})[0] for i in range(0, len(x), 512)])
+
+
+def predict_checkpoint(checkpoint: Path, images: np.ndarray) -> np.ndarray:
+    """Float probabilities (N x classes) of a training checkpoint (.pt) on N x 784 uint8 images, on torch."""
+    import torch
+
+    from .model import load_model
+    from .train import CHANNELS_LAST, evaluate_logits
+
+    torch.set_num_threads(2)
+    logits = evaluate_logits(load_model(checkpoint).to(memory_format=CHANNELS_LAST), images)
+    return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
+
+
+def mirrored(images: np.ndarray) -> np.ndarray:
+    """Each N x 784 image flipped left to right."""
+    return np.ascontiguousarray(images.reshape(-1, 28, 28)[:, :, ::-1]).reshape(len(images), -1)
+
+
+def predict_ensemble(models: list[Path], images: np.ndarray, mirror: bool = False, **engine) -> np.ndarray:
+    """The mean probabilities of ``models`` (ONNX models through ``predict``, checkpoints through
+    ``predict_checkpoint``), over each image and, with ``mirror``, its mirror image."""
+    views = [images, mirrored(images)] if mirror else [images]
+    runs = [predict_checkpoint(m, v) if Path(m).suffix == ".pt" else predict(m, v, **engine)
+            for m in models for v in views]
+    return sum(runs) / len(runs)
 
 
 def first_strokes(drawings: list, fraction: float) -> list:
@@ -116,7 +145,9 @@ def draw_confusion(confusion: np.ndarray, path: Path, cell: int = 2) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, type=Path)
+    ap.add_argument("--model", required=True, type=Path, action="append",
+                    help="ONNX model or training checkpoint (.pt); repeat it to score the ensemble's mean probabilities")
+    ap.add_argument("--mirror", action="store_true", help="average each drawing with its mirror image")
     ap.add_argument("files", nargs="*")
     ap.add_argument("--validation", action="store_true", help="score the validation split of the shared data")
     ap.add_argument("--json", type=Path)
@@ -141,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
         images, labels = load_labelled(args.files, categories)
     else:
         ap.error("give FILE(s) or --validation")
-    r = report(predict(args.model, images, fused_int8=args.fused_int8, onnxruntime=args.onnxruntime), labels, categories)
+    probs = predict_ensemble(args.model, images, args.mirror, fused_int8=args.fused_int8, onnxruntime=args.onnxruntime)
+    r = report(probs, labels, categories)
     if not args.quiet:
         print(f"{'class':<28}{'n':>6}{'top-1':>8}{'top-3':>8}")
         for row in sorted(r["per_class"], key=lambda x: (-x["top1"], x["class"])):

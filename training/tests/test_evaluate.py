@@ -1,8 +1,12 @@
-"""training.evaluate's scoring: overall and class-balanced accuracy."""
+"""training.evaluate's scoring: overall and class-balanced accuracy, ensembles and mirror images."""
+
+from pathlib import Path
 
 import numpy as np
 
-from training.evaluate import report
+from training.evaluate import mirrored, predict, predict_ensemble, report
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_class_balanced_accuracy_weighs_every_class_the_same():
@@ -14,3 +18,23 @@ def test_class_balanced_accuracy_weighs_every_class_the_same():
     assert r["top1"] == 0.75 and r["top3"] == 1.0
     assert r["balanced_top1"] == 0.5 and r["balanced_top3"] == 1.0
     assert [c["class"] for c in r["per_class"]] == ["a", "b"]  # a class with no drawings does not count
+
+
+def test_mirror_image_flips_each_row():
+    images = np.arange(2 * 784, dtype=np.int64).reshape(2, 784) % 251
+    flipped = mirrored(images.astype(np.uint8))
+    assert flipped.shape == (2, 784)
+    assert flipped.reshape(2, 28, 28)[1, 5, 0] == images.reshape(2, 28, 28)[1, 5, 27]
+    assert np.array_equal(mirrored(flipped), images)
+
+
+def test_ensemble_averages_models_and_mirror_views():
+    """An ensemble's probabilities are the mean over its models and, with --mirror, over each image's two views (the
+    shipped model on 32 golden images: the exact int8 path)."""
+    images = np.fromfile(REPO / "Tests/DoodleEngineTests/Fixtures/quickdraw-345/images.u8", np.uint8)[: 32 * 784]
+    images = images.reshape(32, 784)
+    model = REPO / "models/quickdraw-345/model.onnx"
+    plain, flipped = predict(model, images), predict(model, mirrored(images))
+    assert not np.allclose(plain, flipped)  # the mirror view differs, so the checks below can fail
+    assert np.allclose(predict_ensemble([model, model], images), plain, atol=1e-7)
+    assert np.allclose(predict_ensemble([model], images, mirror=True), (plain + flipped) / 2, atol=1e-7)

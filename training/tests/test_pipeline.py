@@ -108,6 +108,14 @@ def test_distillation_from_a_wider_teacher(tmp_path):
                            timeout=600, capture_output=True, text=True)
     assert other.returncode != 0 and "the teachers are not the files this run started with" in other.stderr
     assert tuple(state["args"]["widths"]) == (32, 40, 96)
+    # training.evaluate scores a checkpoint in float as the teacher runs it (temperature 1, mirrored).
+    from training.evaluate import predict_ensemble
+    from training.train import Teacher, to_input
+    images = np.fromfile(REPO / "Tests/DoodleEngineTests/Fixtures/quickdraw-345/images.u8", np.uint8)[: 16 * 784]
+    images = images.reshape(16, 784)
+    as_teacher = Teacher([teacher / "model.pt"], 1.0, True, torch.device("cpu")).probabilities(
+        to_input(torch.from_numpy(images.copy())))
+    assert np.allclose(predict_ensemble([teacher / "model.pt"], images, mirror=True), as_teacher.numpy(), atol=1e-5)
     assert load_checkpoint(teacher / "model.pt")[0].features[0].out_channels == 16
     # --init starts from the teacher's weights: with a learning rate of 0 its parameters come out unchanged (only
     # BatchNorm's running statistics move), and the checkpoint says where it started.
