@@ -33,6 +33,15 @@ def logits_quantization(model_path: Path) -> tuple[float, int]:
     raise ValueError("no DequantizeLinear produces 'logits'")
 
 
+def shown_path(path: Path) -> str:
+    """The path relative to the repository when it lies inside it (no machine's directory in committed files)."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        return str(Path(path).resolve().relative_to(repo))
+    except ValueError:
+        return str(path)
+
+
 def write_goldens(model_path: Path, images: np.ndarray, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     logits = Int8Reference(model_path).logit_codes(images)
@@ -40,7 +49,7 @@ def write_goldens(model_path: Path, images: np.ndarray, out: Path) -> None:
     images.astype(np.uint8).tofile(out / "images.u8")
     logits.tofile(out / "logits.u8")
     meta = {"count": int(len(images)), "classes": int(logits.shape[1]), "logits_scale": scale, "logits_zero_point": zp,
-            "computed_by": "training.int8_reference (exact integer arithmetic)", "model": str(model_path)}
+            "computed_by": "training.int8_reference (exact integer arithmetic)", "model": shown_path(model_path)}
     (out / "golden.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {len(images)} goldens to {out}")
 

@@ -5,7 +5,9 @@
 Runs export (float ONNX), quantize (int8 QDQ), fits a softmax temperature on the validation split and bakes it
 into the model (``training.calibrate``; ``--no-calibrate`` skips it), writes labels.txt and validation.ndjson.gz
 (the held-out split), the model card (MODEL.md, evaluation.json, calibration.json, confusion.png) and the engine's
-golden outputs from the exact-integer reference (Tests/DoodleEngineTests/Fixtures/quickdraw-345).
+golden outputs from the exact-integer reference (Tests/DoodleEngineTests/Fixtures/quickdraw-345 when shipping to
+models/quickdraw-345; OUT/goldens when ``--out`` is elsewhere, so a trial in a scratch directory leaves the shipped
+model's goldens alone).
 """
 
 from __future__ import annotations
@@ -25,19 +27,28 @@ from .goldens import validation_images, write_goldens
 from .quantize import calibration_images, quantize
 
 REPO = Path(__file__).resolve().parent.parent
+SHIPPED = REPO / "models/quickdraw-345"
+SHIPPED_GOLDENS = REPO / "Tests/DoodleEngineTests/Fixtures/quickdraw-345"
+
+
+def goldens_dir(out: Path) -> Path:
+    """Where shipping to ``out`` writes the engine's goldens: the Swift tests' fixtures for the shipped model, beside
+    the model for any other directory."""
+    return SHIPPED_GOLDENS if out.resolve() == SHIPPED.resolve() else out / "goldens"
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True, type=Path)
-    ap.add_argument("--out", type=Path, default=REPO / "models/quickdraw-345")
+    ap.add_argument("--out", type=Path, default=SHIPPED)
     ap.add_argument("--version", default="1")
     ap.add_argument("--no-calibrate", dest="calibrate", action="store_false",
                     help="ship the softmax as trained (temperature 1)")
     ap.add_argument("--reduce-range", action="store_true",
                     help="7-bit weights (training.quantize): faster on AVX2-only CPUs, slightly less accurate")
-    ap.add_argument("--goldens", type=Path, default=REPO / "Tests/DoodleEngineTests/Fixtures/quickdraw-345")
+    ap.add_argument("--goldens", type=Path, help="where the engine's goldens go (default: see above)")
     args = ap.parse_args(argv)
+    args.goldens = args.goldens or goldens_dir(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         float_path = Path(tmp) / "model-float.onnx"
