@@ -160,6 +160,15 @@ def distillation_loss(student_logits: torch.Tensor, teacher_p: torch.Tensor, tem
     return nn.functional.kl_div(log_q, teacher_p, reduction="batchmean") * temperature * temperature
 
 
+def mix(inputs: torch.Tensor, labels: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mixup: the batch blended with a shuffled copy of itself, ``w * x + (1 - w) * x[perm]`` with
+    ``w ~ Beta(alpha, alpha)`` (drawn from torch's generator, which checkpoints keep); returns the mixed batch, the
+    other images' labels and ``w``."""
+    weight = float(torch.distributions.Beta(alpha, alpha).sample())
+    perm = torch.randperm(len(inputs), device=inputs.device)
+    return weight * inputs + (1 - weight) * inputs[perm], labels[perm], weight
+
+
 def _save(state: dict, path: Path) -> None:
     """Write a checkpoint atomically: a run killed mid-write keeps the previous one."""
     tmp = path.with_suffix(".tmp")
@@ -203,6 +212,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--kd-weight", type=float, default=0.7,
                     help="share of the loss that is the distillation term (the rest is cross-entropy)")
     ap.add_argument("--kd-temperature", type=float, default=2.0)
+    ap.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                    help="mix each batch with a shuffled copy of itself, weight ~ Beta(ALPHA, ALPHA) (0: off); the "
+                         "labels mix alike and the teachers see the mixed images (function matching)")
     ap.add_argument("--init", type=Path,
                     help="start from this checkpoint's weights (same architecture) with a fresh optimiser and schedule: "
                          "fine-tuning, say from a stronger teacher")
@@ -286,8 +298,12 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.steps_per_epoch):
             x, y = next(it)
             inputs, y = to_input(x, device), y.to(device, non_blocking=True)
+            if args.mixup:
+                inputs, y_other, weight = mix(inputs, y, args.mixup)
             logits = model(inputs)
             loss = loss_fn(logits, y)
+            if args.mixup:
+                loss = weight * loss + (1 - weight) * loss_fn(logits, y_other)
             if teacher is not None:
                 loss = ((1 - args.kd_weight) * loss
                         + args.kd_weight * distillation_loss(logits, teacher.probabilities(inputs), args.kd_temperature))

@@ -85,8 +85,8 @@ def test_distillation_from_a_wider_teacher(tmp_path):
                     "16,24,48", "--hidden", "64", *common], cwd=REPO, check=True, timeout=600)
     student = tmp_path / "student"
     run = subprocess.run([sys.executable, "-m", "training.train", "--out", str(student), "--epochs", "3",
-                          "--teacher", str(teacher / "model.pt"), "--teacher-flip", *common], cwd=REPO,
-                         check=True, timeout=600, capture_output=True, text=True)
+                          "--teacher", str(teacher / "model.pt"), "--teacher-flip", "--mixup", "0.4", *common],
+                         cwd=REPO, check=True, timeout=600, capture_output=True, text=True)
     assert re.search(r"teachers \(1, mirrored\): validation top-1 [\d.]+", run.stdout)
     log = [json.loads(line) for line in (student / "log.jsonl").read_text().splitlines()]
     assert len(log) == 3 and log[-1]["loss"] < log[0]["loss"]
@@ -127,6 +127,30 @@ def test_distillation_from_a_wider_teacher(tmp_path):
     for (name, a), b in zip(start.named_parameters(), end.parameters()):
         assert torch.equal(a, b), name
     assert torch.load(tuned / "last.pt", weights_only=False)["args"]["init"] == str(teacher / "model.pt")
+
+
+def test_a_trial_ship_leaves_the_shipped_goldens_alone(tmp_path):
+    from training.ship import SHIPPED_GOLDENS, goldens_dir
+    assert goldens_dir(REPO / "models/quickdraw-345") == SHIPPED_GOLDENS
+    assert goldens_dir(REPO / "models" / ".." / "models/quickdraw-345") == SHIPPED_GOLDENS
+    assert goldens_dir(tmp_path / "v6") == tmp_path / "v6" / "goldens"
+
+
+def test_mixup_blends_each_image_with_another_and_keeps_its_label():
+    import torch
+
+    from training.train import mix
+    torch.manual_seed(0)
+    x = torch.arange(8, dtype=torch.float32).reshape(8, 1, 1, 1).expand(8, 1, 28, 28)
+    y = torch.arange(8) + 100
+    mixed, y_other, w = mix(x, y, 0.4)
+    assert 0.0 <= w <= 1.0 and mixed.shape == x.shape
+    other = y_other - 100  # which image each one was blended with
+    assert sorted(other.tolist()) == list(range(8))  # a permutation of the batch
+    expected = w * torch.arange(8.0) + (1 - w) * other.float()
+    assert torch.allclose(mixed[:, 0, 5, 5], expected)
+    weights = [mix(x, y, 0.4)[2] for _ in range(200)]
+    assert min(weights) < 0.2 and max(weights) > 0.8  # Beta(0.4, 0.4) puts its weight near both ends
 
 
 def test_distillation_loss_is_zero_only_when_the_student_agrees():
