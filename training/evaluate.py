@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import onnxruntime as ort
@@ -38,35 +39,43 @@ def is_quantized(model: Path) -> bool:
     return any(n.op_type == "QuantizeLinear" for n in onnx.load(str(model)).graph.node)
 
 
-def predict(model: Path, images: np.ndarray, threads: int = 2, fused_int8: bool = False,
-            onnxruntime: bool = False) -> np.ndarray:
-    """Probabilities (N x classes) for N x 784 uint8 images. An int8 model runs on the exact-integer reference
-    unless ``onnxruntime`` (its operators as written) or ``fused_int8`` (onnxruntime's int8 kernels: CPU-dependent,
-    see the module doc); a float model runs on onnxruntime."""
+def predictor(model: Path, threads: int = 2, fused_int8: bool = False,
+              onnxruntime: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """Load ``model`` once and return a function from N x 784 uint8 images to probabilities (N x classes).
+
+    A checkpoint (.pt) runs in float on torch. An int8 model runs on the exact-integer reference unless
+    ``onnxruntime`` (its operators as written) or ``fused_int8`` (onnxruntime's int8 kernels: CPU-dependent, see the
+    module doc); a float model runs on onnxruntime."""
+    if Path(model).suffix == ".pt":
+        import torch
+
+        from .model import load_model
+        from .train import CHANNELS_LAST, evaluate_logits
+
+        torch.set_num_threads(threads)
+        net = load_model(model).to(memory_format=CHANNELS_LAST)
+        return lambda images: torch.softmax(torch.from_numpy(evaluate_logits(net, images)), dim=1).numpy()
     if not (fused_int8 or onnxruntime) and is_quantized(model):
         from .int8_reference import Int8Reference
 
-        return Int8Reference(model).probabilities(images)
+        return Int8Reference(model).probabilities
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     if not fused_int8:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
     out_name = "probabilities" if any(o.name == "probabilities" for o in sess.get_outputs()) else sess.get_outputs()[0].name
-    x = images.astype(np.float32).reshape(-1, 1, 28, 28) / 255.0
-    return np.concatenate([sess.run([out_name], {"image": x[i : i + 512]})[0] for i in range(0, len(x), 512)])
+
+    def run(images: np.ndarray) -> np.ndarray:
+        x = images.astype(np.float32).reshape(-1, 1, 28, 28) / 255.0
+        return np.concatenate([sess.run([out_name], {"image": x[i : i + 512]})[0] for i in range(0, len(x), 512)])
+
+    return run
 
 
-def predict_checkpoint(checkpoint: Path, images: np.ndarray) -> np.ndarray:
-    """Float probabilities (N x classes) of a training checkpoint (.pt) on N x 784 uint8 images, on torch."""
-    import torch
-
-    from .model import load_model
-    from .train import CHANNELS_LAST, evaluate_logits
-
-    torch.set_num_threads(2)
-    logits = evaluate_logits(load_model(checkpoint).to(memory_format=CHANNELS_LAST), images)
-    return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
+def predict(model: Path, images: np.ndarray, **engine) -> np.ndarray:
+    """Probabilities (N x classes) of ``model`` for N x 784 uint8 images (``engine``: ``predictor``'s options)."""
+    return predictor(model, **engine)(images)
 
 
 def mirrored(images: np.ndarray) -> np.ndarray:
@@ -75,11 +84,13 @@ def mirrored(images: np.ndarray) -> np.ndarray:
 
 
 def predict_ensemble(models: list[Path], images: np.ndarray, mirror: bool = False, **engine) -> np.ndarray:
-    """The mean probabilities of ``models`` (ONNX models through ``predict``, checkpoints through
-    ``predict_checkpoint``), over each image and, with ``mirror``, its mirror image."""
+    """The mean probabilities of ``models`` (each loaded once by ``predictor``), over each image and, with
+    ``mirror``, its mirror image."""
     views = [images, mirrored(images)] if mirror else [images]
-    runs = [predict_checkpoint(m, v) if Path(m).suffix == ".pt" else predict(m, v, **engine)
-            for m in models for v in views]
+    runs = []
+    for model in models:
+        run = predictor(model, **engine)
+        runs += [run(view) for view in views]
     return sum(runs) / len(runs)
 
 

@@ -35,9 +35,8 @@ def logits_quantization(model_path: Path) -> tuple[float, int]:
 
 def shown_path(path: Path) -> str:
     """The path relative to the repository when it lies inside it (no machine's directory in committed files)."""
-    repo = Path(__file__).resolve().parent.parent
     try:
-        return str(Path(path).resolve().relative_to(repo))
+        return str(Path(path).resolve().relative_to(qd.REPO))
     except ValueError:
         return str(path)
 

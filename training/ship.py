@@ -26,9 +26,8 @@ from .export import export
 from .goldens import validation_images, write_goldens
 from .quantize import calibration_images, quantize
 
-REPO = Path(__file__).resolve().parent.parent
-SHIPPED = REPO / "models/quickdraw-345"
-SHIPPED_GOLDENS = REPO / "Tests/DoodleEngineTests/Fixtures/quickdraw-345"
+SHIPPED = qd.REPO / "models/quickdraw-345"
+SHIPPED_GOLDENS = qd.REPO / "Tests/DoodleEngineTests/Fixtures/quickdraw-345"
 
 
 def goldens_dir(out: Path) -> Path:

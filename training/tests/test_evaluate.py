@@ -38,3 +38,23 @@ def test_ensemble_averages_models_and_mirror_views():
     assert not np.allclose(plain, flipped)  # the mirror view differs, so the checks below can fail
     assert np.allclose(predict_ensemble([model, model], images), plain, atol=1e-7)
     assert np.allclose(predict_ensemble([model], images, mirror=True), (plain + flipped) / 2, atol=1e-7)
+
+
+def test_ensemble_loads_each_model_once_for_both_views(monkeypatch):
+    """With --mirror each model is loaded once and scores both views (loading a checkpoint or building the exact
+    reference is the slow part)."""
+    import training.evaluate as evaluate
+
+    images = np.fromfile(REPO / "Tests/DoodleEngineTests/Fixtures/quickdraw-345/images.u8", np.uint8)[: 4 * 784]
+    model = REPO / "models/quickdraw-345/model.onnx"
+    loads, scored = [], []
+
+    def counting_predictor(m, **engine):
+        loads.append(m)
+        run = predictor(m, **engine)
+        return lambda views: scored.append(len(views)) or run(views)
+
+    predictor = evaluate.predictor
+    monkeypatch.setattr(evaluate, "predictor", counting_predictor)
+    evaluate.predict_ensemble([model, model], images.reshape(4, 784), mirror=True)
+    assert loads == [model, model] and scored == [4, 4, 4, 4]
