@@ -14,6 +14,8 @@ def main(path: str) -> None:
 
     if "machine" in rows:
         print(f"CPU: {rows['machine']['cpu']}; doodled kernels: {rows['machine']['kernels']}")
+    if "peer-onnxruntime" in rows:
+        print(f"Python peer's onnxruntime kernels: {rows['peer-onnxruntime']['kernels']}")
     print(f"{'run':<44}{'ok/s':>10}{'p50 us':>9}{'p90 us':>9}{'p99 us':>9}{'p99.9 us':>10}{'max us':>9}  errors")
     for name, r in rows.items():
         if "p90Micros" not in r or name.startswith("h2load/"):  # machine line, capacity search, loopback floor, h2load

@@ -1,6 +1,6 @@
 """onnxruntime single-thread throughput on the same model, images and batches as doodle-engine-bench.
 
-    python3 bench/engine/ort_bench.py MODEL IMAGES.u8 [--batches 1,8,64,256] [--seconds 2]
+    python3 bench/engine/ort_bench.py MODEL IMAGES.u8 [--batches 1,8,64,256] [--seconds 2] [--engine-suffix S]
 """
 
 import argparse
@@ -17,6 +17,7 @@ def main() -> None:
     ap.add_argument("images")
     ap.add_argument("--batches", default="1,8,64,256")
     ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--engine-suffix", default="", help="appended to the engine's name in the output (e.g. -avx2)")
     args = ap.parse_args()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
@@ -40,7 +41,7 @@ def main() -> None:
                 offset = (offset + batch) % (len(images) - batch)
                 done += batch
         rate = done / (time.perf_counter() - start)
-        print(json.dumps({"engine": f"onnxruntime-{ort.__version__}", "batch": batch, "images_per_s": round(rate)}))
+        print(json.dumps({"engine": f"onnxruntime-{ort.__version__}{args.engine_suffix}", "batch": batch, "images_per_s": round(rate)}))
 
 
 if __name__ == "__main__":
