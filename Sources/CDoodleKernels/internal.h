@@ -126,6 +126,16 @@ void cdk_conv_implicit_avx512vnni(CDK_CONV_IMPLICIT_ARGS);
 void cdk_conv_implicit_neon_dotprod(CDK_CONV_IMPLICIT_ARGS);
 void cdk_conv_implicit_neon_i8mm(CDK_CONV_IMPLICIT_ARGS);
 
+/// 3 x 3 convolution and 2 x 2 max pool by Winograd F(2 x 2, 3 x 3) (see CDoodleKernels_conv3x3_pool2_winograd_u8).
+#define CDK_WINOGRAD_POOL2_ARGS                                                                                    \
+    const uint8_t *in, size_t in_pitch, int c, int out_h, int out_w, const int16_t *U, int N,                      \
+        const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc, size_t out_pitch
+/// Bytes of the transformed weights for c input and N output channels; 0 where the shape does not suit.
+size_t cdk_winograd_size(int c, int N);
+void cdk_winograd_pack(const int8_t *w, int c, int N, int16_t *packed);
+void cdk_winograd_pool2_reference(CDK_WINOGRAD_POOL2_ARGS);
+void cdk_winograd_pool2_avx2(CDK_WINOGRAD_POOL2_ARGS);
+
 void cdk_im2col_reference(const CDoodleKernels_ConvShape *s, const uint8_t *in, uint8_t pad_value, uint8_t *out,
                          size_t row_bytes);
 void cdk_im2col_avx512(const CDoodleKernels_ConvShape *s, const uint8_t *in, uint8_t pad_value, uint8_t *out,

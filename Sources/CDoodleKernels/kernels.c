@@ -180,6 +180,30 @@ void CDoodleKernels_conv_implicit_pool2_u8(CDoodleKernels_ISA isa, const uint8_t
                                  out_pitch);
 }
 
+int CDoodleKernels_winograd_pays(CDoodleKernels_ISA isa) {
+    return isa == CDoodleKernels_ISA_avx2 && CDoodleKernels_isa_supported(isa);
+}
+
+size_t CDoodleKernels_winograd_packed_size(int c, int N) { return cdk_winograd_size(c, N); }
+
+void CDoodleKernels_pack_winograd(const int8_t *w, int c, int N, void *packed) {
+    cdk_winograd_pack(w, c, N, (int16_t *)packed);
+}
+
+void CDoodleKernels_conv3x3_pool2_winograd_u8(CDoodleKernels_ISA isa, const uint8_t *in, size_t in_pitch, int c,
+                                              int out_h, int out_w, const void *packed, int N,
+                                              const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc,
+                                              size_t out_pitch) {
+#if defined(__x86_64__)
+    if (isa == CDoodleKernels_ISA_avx2 && cdk_winograd_size(c, N) && CDoodleKernels_isa_supported(isa)) {
+        cdk_winograd_pool2_avx2(in, in_pitch, c, out_h, out_w, (const int16_t *)packed, N, rq, out, ldc, out_pitch);
+        return;
+    }
+#endif
+    (void)isa;
+    cdk_winograd_pool2_reference(in, in_pitch, c, out_h, out_w, (const int16_t *)packed, N, rq, out, ldc, out_pitch);
+}
+
 /// Output pixel (oy, ox)'s int32 sum for column n, bias included.
 static int32_t conv_sum(const uint8_t *in, size_t in_pitch, int c, int k_h, int k_w, const int8_t *B, int oy,
                         int ox, int n, int32_t bias) {

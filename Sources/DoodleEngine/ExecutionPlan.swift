@@ -59,6 +59,8 @@ struct GemmWeights {
     var macsPerRow: Int
     var packed: UnsafeRawPointer
     var requant: CDoodleKernels_Requant
+    /// The same 3 x 3 weights transformed for the Winograd kernel, where the path gains by it (PlanCompiler.useWinograd).
+    var winograd: UnsafeRawPointer? = nil
 }
 
 /// One step of the compiled plan. Buffers are indices into the scratch's activation buffers.
@@ -208,7 +210,8 @@ extension PlanStep {
             let kw = gemm.macsPerRow / (Int(shape.k_h) * layouts[input].channels * gemm.n)
             let channels = "\(layouts[input].channels)->\(o.channels)"
             let conv = "conv \(shape.k_h)x\(kw) \(channels) @\(shape.out_h)x\(shape.out_w)"
-            return border?.pooled == true ? conv + " + maxpool 2x2" : conv
+            let pooled = border?.pooled == true ? conv + " + maxpool 2x2" : conv
+            return gemm.winograd != nil ? pooled + " (Winograd)" : pooled
         case .maxPool(let input, _, let k, _):
             let i = layouts[input]
             return "maxpool \(k.0)x\(k.1) \(i.channels)ch @\(i.height)x\(i.width)"

@@ -201,6 +201,15 @@ public final class InferenceEngine: @unchecked Sendable {
             if let border, border.pooled {
                 let l = layouts[input]
                 let o = layouts[output]
+                if let winograd = gemm.winograd {
+                    for i in range {
+                        CDoodleKernels_conv3x3_pool2_winograd_u8(isa, slot(input, i) + offset, l.pitch, shape.in_c,
+                                                                 shape.out_h, shape.out_w, winograd, Int32(gemm.n),
+                                                                 &gemm.requant, slot(output, i) + o.interiorOffset,
+                                                                 o.channels, o.pitch)
+                    }
+                    return
+                }
                 for i in range {
                     CDoodleKernels_conv_implicit_pool2_u8(isa, slot(input, i) + offset, l.pitch, shape.in_c, shape.k_h,
                                                           shape.k_w, shape.out_h, shape.out_w, gemm.packed,

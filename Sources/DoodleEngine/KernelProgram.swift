@@ -4,6 +4,8 @@ import Foundation
 /// The compiled plan as a flat program of kernel calls, weights unpacked, for `Tests/KernelCheck/plan_replay.c`:
 /// a small C replayer that runs the whole model on every kernel path of the machine it is built for, including
 /// those this build cannot run (the NEON paths, under qemu-aarch64), and compares the logits with the goldens.
+/// A convolution the AVX2 engine runs by Winograd (`GemmWeights.winograd`) is replayed by the direct kernel,
+/// which gives the same bits; the engine's own golden tests cover the Winograd kernel.
 ///
 /// Little-endian, in this order (u32 unless stated; a buffer is an index into the layouts):
 /// - magic `DKP1`; input channels, height, width; classes; logits buffer; first batched step; im2col bytes;

@@ -108,9 +108,35 @@ struct PlanCompiler {
                                  macsPerImage: 0, im2colBytes: self.im2colBytes)
         plan.borderConvolutionInputs()
         plan.fuseConvolutionPools()
+        self.useWinograd(&plan)
         plan.macsPerImage = plan.steps.reduce(0) { $0 + $1.macs(plan) }  // after fusion: the work actually done
         plan.shareSingleSlots()
         return plan
+    }
+
+    /// Gives each pooled 3 x 3 convolution the Winograd form of its weights where this path gains by it
+    /// (CDoodleKernels_winograd_pays: AVX2) and the shape suits; the engine then runs that kernel, with the same bits.
+    private func useWinograd(_ plan: inout ExecutionPlan) {
+        guard CDoodleKernels_winograd_pays(self.isa.c) != 0 else { return }
+        for i in plan.steps.indices {
+            guard case .conv(let input, let output, let shape, let rowBytes, let padValue, var gemm, let border?) =
+                    plan.steps[i],
+                  border.pooled, shape.k_h == 3, shape.k_w == 3, gemm.k == 9 * Int(shape.in_c)
+            else { continue }
+            let size = CDoodleKernels_winograd_packed_size(shape.in_c, Int32(gemm.n))
+            guard size > 0 else { continue }
+            var weights = [Int8](repeating: 0, count: gemm.k * gemm.n)
+            weights.withUnsafeMutableBufferPointer {
+                CDoodleKernels_unpack_weights(self.isa.c, gemm.packed, Int32(gemm.k), Int32(gemm.n), $0.baseAddress)
+            }
+            let packed = self.arena.allocate(bytes: size)
+            weights.withUnsafeBufferPointer {
+                CDoodleKernels_pack_winograd($0.baseAddress, shape.in_c, Int32(gemm.n), packed)
+            }
+            gemm.winograd = UnsafeRawPointer(packed)
+            plan.steps[i] = .conv(input: input, output: output, shape: shape, rowBytes: rowBytes, padValue: padValue,
+                                  gemm: gemm, border: border)
+        }
     }
 
     // MARK: - Nodes

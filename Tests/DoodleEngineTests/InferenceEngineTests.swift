@@ -110,6 +110,18 @@ struct InferenceEngineTests {
         #expect(unfused - engine.macsPerImage == (7 * 7 - 6 * 6) * last.macsPerRow)
     }
 
+    @Test("the AVX2 path runs the model's two pooled 3 x 3 convolutions by Winograd (so the golden tests cover it), no other path does",
+          arguments: KernelISA.supported)
+    func winogradWhereItPays(isa: KernelISA) throws {
+        let engine = try InferenceEngine(contentsOf: Self.shippedModel, isa: isa)
+        let winograd = engine.plan.steps.compactMap { step -> String? in
+            guard case .conv(_, _, _, _, _, let gemm, _) = step, gemm.winograd != nil else { return nil }
+            return step.summary(engine.plan)
+        }
+        #expect(winograd == (isa == .avx2 ? ["conv 3x3 32->48 @14x14 + maxpool 2x2 (Winograd)",
+                                             "conv 3x3 48->128 @7x7 + maxpool 2x2 (Winograd)"] : []))
+    }
+
     @Test("every kernel path gives the reference path's bits on all 2,000 golden images, at batch 1 and 37",
           arguments: KernelISA.supported.filter { $0 != .reference })
     func pathsAgree(isa: KernelISA) async throws {

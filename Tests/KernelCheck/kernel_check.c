@@ -200,6 +200,40 @@ static void check_conv_pool2(CDoodleKernels_ISA isa, int out_h, int out_w, int c
     free(in), free(w), free(packed_ref), free(packed), free(r.bias), free(r.scale), free(full), free(want), free(got);
 }
 
+/// The 3 x 3 convolution and 2 x 2 pool by Winograd F(2 x 2, 3 x 3) against the reference convolution and pool, into
+/// rows with gaps (which must stay untouched). With `extremes`, every input is 255 and the weights alternate 127,
+/// -128, so the transforms reach their bounds.
+static void check_winograd_pool2(CDoodleKernels_ISA isa, int out_h, int out_w, int c, int N, int extremes) {
+    const int in_h = out_h + 2, in_w = out_w + 2, K = 9 * c;
+    size_t pitch;
+    uint8_t *in = conv_input(in_h, in_w, c, &pitch);
+    int8_t *w = malloc((size_t)K * N);
+    int bound = 128;
+    if (extremes) {
+        memset(in, 255, (size_t)in_h * pitch);
+        for (size_t i = 0; i < (size_t)K * N; i++) w[i] = (int8_t)(i % 2 ? -128 : 127);
+    } else {
+        bound = fill_weights(w, (size_t)K * N, uniform(3) == 0);
+    }
+    void *packed_ref = pack(CDoodleKernels_ISA_reference, w, K, N);
+    void *winograd = aligned(CDoodleKernels_winograd_packed_size(c, N));
+    CDoodleKernels_pack_winograd(w, c, N, winograd);
+    Requant r = make_requant(K, N);
+    const int pooled_h = out_h / 2, pooled_w = out_w / 2;
+    const size_t ldc = (size_t)N + (size_t)uniform(3), out_pitch = (size_t)pooled_w * ldc + (size_t)uniform(3) * 8;
+    const size_t bytes = (size_t)pooled_h * out_pitch + 1;
+    uint8_t *want = calloc(bytes, 1), *got = calloc(bytes, 1);
+    CDoodleKernels_conv_implicit_pool2_u8(CDoodleKernels_ISA_reference, in, pitch, c, 3, 3, out_h, out_w, packed_ref,
+                                          N, &r.rq, want, ldc, out_pitch);
+    CDoodleKernels_conv3x3_pool2_winograd_u8(isa, in, pitch, c, out_h, out_w, winograd, N, &r.rq, got, ldc,
+                                             out_pitch);
+    char detail[128];
+    snprintf(detail, sizeof(detail), "conv out %dx%d c=%d N=%d |w|<=%d%s", out_h, out_w, c, N, bound,
+             extremes ? " at the extremes" : "");
+    report("conv3x3_pool2_winograd_u8 = conv + maxpool", isa, memcmp(want, got, bytes) == 0, detail);
+    free(in), free(w), free(packed_ref), free(winograd), free(r.bias), free(r.scale), free(want), free(got);
+}
+
 static void check_maxpool(CDoodleKernels_ISA isa, int in_h, int in_w, int c, int k, int stride) {
     const int out_h = (in_h - k) / stride + 1, out_w = (in_w - k) / stride + 1;
     uint8_t *in = malloc((size_t)in_h * in_w * c);
@@ -261,6 +295,12 @@ int main(int argc, char **argv) {
             for (int t = 0; t < 4; t++) {  // 3 rows of one 4-byte group (the image's convolution), any size
                 check_conv_pool2((CDoodleKernels_ISA)isa, 2 + uniform(30), 2 + uniform(30), t % 2 ? 4 : 1, 3,
                                  t % 2 ? 1 : 4, t == 3);
+            }
+            check_winograd_pool2((CDoodleKernels_ISA)isa, 14, 14, 32, 48, round == 0);  // the model's two
+            check_winograd_pool2((CDoodleKernels_ISA)isa, 7, 7, 48, 128, 0);             // 3 x 3 convolutions
+            for (int t = 0; t < 6; t++) {
+                check_winograd_pool2((CDoodleKernels_ISA)isa, 2 + uniform(20), 2 + uniform(20), 16 * (1 + uniform(4)),
+                                     8 * (1 + uniform(12)), t == 5);
             }
             check_maxpool((CDoodleKernels_ISA)isa, 28, 28, 32, 2, 2);
             check_maxpool((CDoodleKernels_ISA)isa, 14, 14, 40, 2, 2);

@@ -92,6 +92,22 @@ void CDoodleKernels_conv_implicit_pool2_u8(CDoodleKernels_ISA isa, const uint8_t
                                            int k_h, int k_w, int out_h, int out_w, const void *packedB, int N,
                                            const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc,
                                            size_t out_pitch);
+/// 1 where `isa` has a Winograd kernel for 3 x 3 convolutions that beats its direct one: AVX2, whose int8 multiply
+/// needs a second multiply to widen, so Winograd's 2.25 times fewer multiplies in int16 pay. 0 elsewhere.
+int CDoodleKernels_winograd_pays(CDoodleKernels_ISA isa);
+/// Bytes of a 3 x 3 convolution's weights (c input, N output channels) transformed for
+/// CDoodleKernels_conv3x3_pool2_winograd_u8; 0 where the shape does not suit it (c % 16, N % 8, c <= 1,500).
+size_t CDoodleKernels_winograd_packed_size(int c, int N);
+/// Transforms weights given as for CDoodleKernels_pack_weights (`w[n * 9c + (ky * 3 + kx) * c + ci]`) into a
+/// buffer of CDoodleKernels_winograd_packed_size bytes, 64-byte aligned.
+void CDoodleKernels_pack_winograd(const int8_t *w, int c, int N, void *packed);
+/// CDoodleKernels_conv_implicit_pool2_u8 for a 3 x 3 kernel, computed by Winograd F(2 x 2, 3 x 3) in exact integer
+/// arithmetic: the same bytes, from weights packed by CDoodleKernels_pack_winograd. Any `isa` runs it (those without
+/// a fast form on portable C).
+void CDoodleKernels_conv3x3_pool2_winograd_u8(CDoodleKernels_ISA isa, const uint8_t *in, size_t in_pitch, int c,
+                                              int out_h, int out_w, const void *packed, int N,
+                                              const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc,
+                                              size_t out_pitch);
 /// Element-wise quantised add: q = clamp(nearbyint((a - za) * sa + (b - zb) * sb) + zo, lo, hi), with
 /// sa = scale_a / scale_out and sb = scale_b / scale_out.
 void CDoodleKernels_add_u8(const uint8_t *a, int32_t za, float sa, const uint8_t *b, int32_t zb, float sb,
