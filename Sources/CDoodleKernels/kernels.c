@@ -187,6 +187,7 @@ int CDoodleKernels_winograd_pays(CDoodleKernels_ISA isa) {
 size_t CDoodleKernels_winograd_packed_size(int c, int N) { return cdk_winograd_size(c, N); }
 
 void CDoodleKernels_pack_winograd(const int8_t *w, int c, int N, void *packed) {
+    if (cdk_winograd_size(c, N) == 0) return;  // no such packing: nothing to write
     cdk_winograd_pack(w, c, N, (int16_t *)packed);
 }
 
@@ -194,8 +195,9 @@ void CDoodleKernels_conv3x3_pool2_winograd_u8(CDoodleKernels_ISA isa, const uint
                                               int out_h, int out_w, const void *packed, int N,
                                               const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc,
                                               size_t out_pitch) {
+    if (cdk_winograd_size(c, N) == 0) return;  // no weights can have been packed for this shape
 #if defined(__x86_64__)
-    if (isa == CDoodleKernels_ISA_avx2 && cdk_winograd_size(c, N) && CDoodleKernels_isa_supported(isa)) {
+    if (isa == CDoodleKernels_ISA_avx2 && CDoodleKernels_isa_supported(isa)) {
         cdk_winograd_pool2_avx2(in, in_pitch, c, out_h, out_w, (const int16_t *)packed, N, rq, out, ldc, out_pitch);
         return;
     }

@@ -103,7 +103,7 @@ size_t CDoodleKernels_winograd_packed_size(int c, int N);
 void CDoodleKernels_pack_winograd(const int8_t *w, int c, int N, void *packed);
 /// CDoodleKernels_conv_implicit_pool2_u8 for a 3 x 3 kernel, computed by Winograd F(2 x 2, 3 x 3) in exact integer
 /// arithmetic: the same bytes, from weights packed by CDoodleKernels_pack_winograd. Any `isa` runs it (those without
-/// a fast form on portable C).
+/// a fast form on portable C); a shape CDoodleKernels_winograd_packed_size refuses writes nothing.
 void CDoodleKernels_conv3x3_pool2_winograd_u8(CDoodleKernels_ISA isa, const uint8_t *in, size_t in_pitch, int c,
                                               int out_h, int out_w, const void *packed, int N,
                                               const CDoodleKernels_Requant *rq, uint8_t *out, size_t ldc,
