@@ -3,6 +3,7 @@
 AVX-512 machine beside doodled's AVX2 path (onnxruntime has no switch for this; its CPU probes choose the kernels).
 
     python3 bench/engine/ort_without_avx512.py DIR      # then: PYTHONPATH=DIR python3 bench/engine/ort_bench.py ...
+    python3 bench/engine/ort_without_avx512.py DIR --python VENV/bin/python   # a copy of that interpreter's onnxruntime
 
 onnxruntime decides from XCR0 (read with ``xgetbv``) whether the operating system saves AVX-512 state; every such
 read in its x86-64 machine code is changed to drop the AVX-512 bits (5-7), as on a CPU without AVX-512. The copy is
@@ -67,11 +68,10 @@ def hide_avx512(path: Path) -> int:
     return patched
 
 
-def probe() -> int:
-    """One element of the probe product as this process's onnxruntime computes it."""
+def probe_model() -> bytes:
+    """The probe: y = a x b, a 1 x K of 255 (u8), b K x N of 127 (s8), as an ONNX MatMulInteger model."""
     import numpy as np
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
@@ -79,42 +79,53 @@ def probe() -> int:
         [helper.make_tensor_value_info("a", TensorProto.UINT8, [1, K])],
         [helper.make_tensor_value_info("y", TensorProto.INT32, [1, N])],
         [onnx.numpy_helper.from_array(np.full((K, N), 127, np.int8), "b")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8).SerializeToString()
+
+
+def probe(model: Path) -> int:
+    """One element of the probe product as this process's onnxruntime computes it (needs only numpy besides)."""
+    import numpy as np
+    import onnxruntime as ort
+
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
-    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model.read_bytes(), opts, providers=["CPUExecutionProvider"])
     return int(session.run(None, {"a": np.full((1, K), 255, np.uint8)})[0][0, 0])
 
 
-def probe_in(pythonpath: Path | None) -> int:
+def probe_in(python: str, model: Path, pythonpath: Path | None) -> int:
     env = dict(os.environ)
     if pythonpath is not None:
         env["PYTHONPATH"] = f"{pythonpath}{os.pathsep}{env['PYTHONPATH']}" if env.get("PYTHONPATH") else str(pythonpath)
-    out = subprocess.run([sys.executable, __file__, "--probe"], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([python, __file__, "--probe", str(model)], env=env, capture_output=True, text=True, check=True)
     return int(out.stdout.strip())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dir", type=Path, nargs="?", help="where to put the copy (DIR/onnxruntime)")
-    ap.add_argument("--probe", action="store_true", help="print the probe's answer from this process's onnxruntime")
+    ap.add_argument("--python", default=sys.executable,
+                    help="the interpreter whose onnxruntime is copied and probed (another venv's, say); default this one")
+    ap.add_argument("--probe", type=Path, metavar="MODEL", help="print the probe's answer from this process's onnxruntime")
     args = ap.parse_args()
     if args.probe:
-        print(probe())
+        print(probe(args.probe))
         return
     if args.dir is None:
         ap.error("DIR is required")
-    import onnxruntime
-
-    installed = Path(onnxruntime.__file__).parent
+    found = subprocess.run([args.python, "-c", "import onnxruntime; print(onnxruntime.__version__); print(onnxruntime.__file__)"],
+                           capture_output=True, text=True, check=True).stdout.split("\n")
+    version, installed = found[0], Path(found[1]).parent
     copy = args.dir / "onnxruntime"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(installed, copy)
     libraries = sorted(p for p in copy.rglob("*.so*") if p.is_file() and p.read_bytes()[:4] == b"\x7fELF")
     counts = {p.name: hide_avx512(p) for p in libraries}
-    print(f"onnxruntime {onnxruntime.__version__}: XCR0 reads rewritten: "
+    print(f"onnxruntime {version} ({installed}): XCR0 reads rewritten: "
           + ", ".join(f"{name} {n}" for name, n in counts.items() if n), file=sys.stderr)
-    original, hidden = probe_in(None), probe_in(args.dir)
+    model = args.dir / "probe.onnx"
+    model.write_bytes(probe_model())
+    original, hidden = probe_in(args.python, model, None), probe_in(args.python, model, args.dir)
     print(f"probe (exact {EXACT:,}, saturated {SATURATED:,}): installed {original:,}, copy {hidden:,}", file=sys.stderr)
     if hidden != SATURATED:
         shutil.rmtree(copy)

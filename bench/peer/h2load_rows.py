@@ -74,6 +74,8 @@ class Server:
     ok_pattern: str
     failure_pattern: str
     top1: list[str]
+    # Directories put first on the server's PYTHONPATH (an onnxruntime copy that does not see AVX-512, say).
+    pythonpath: str | None = None
 
 
 def scrape(url: str, pattern: str) -> float:
@@ -177,7 +179,11 @@ def run(server: Server, args: argparse.Namespace, work: Path) -> dict:
     print(f"== h2load/{server.name}", file=sys.stderr)
     log = open(work / f"{server.name}.server.log", "w")
     started = time.monotonic()
-    process = subprocess.Popen(server.command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+    env = dict(os.environ)
+    if server.pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (server.pythonpath, env.get("PYTHONPATH")) if p)
+    process = subprocess.Popen(server.command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True,
+                               env=env)
     try:
         ready = wait_ready(server.ready_url, process) - started
         checked = subprocess.run(server.top1, capture_output=True, text=True, cwd=REPO, timeout=300)
@@ -222,6 +228,8 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--streams", type=int, default=32, help="requests in flight per connection (h2load -m)")
     ap.add_argument("--only", help="comma-separated server names (doodled, peer, triton)")
+    ap.add_argument("--peer-pythonpath", help="put first on the Python peer's PYTHONPATH (an onnxruntime copy)")
+    ap.add_argument("--triton-pythonpath", help="put first on the Triton peer's PYTHONPATH (an onnxruntime copy)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="h2load-"))
     data = work / "top1.npz"
@@ -239,7 +247,7 @@ def main() -> None:
                "http://127.0.0.1:7654/metrics", 7652, "/doodle.v1.Classifier/Predict", doodle_request(bitmap),
                "http://127.0.0.1:7654/metrics", r'^peer_requests_total\{code="OK"\} (\S+)',
                r'^peer_requests_total\{code="INVALID_ARGUMENT"\} (\S+)',
-               [sys.executable, top1, "doodle", "127.0.0.1:7652", str(data)]),
+               [sys.executable, top1, "doodle", "127.0.0.1:7652", str(data)], args.peer_pythonpath),
         Server("triton", [args.triton_python, "bench/peer/triton/server.py", "--grpc-port", "7662", "--http-port", "7663",
                           "--metrics-port", "7664", "--queue-delay-us", str(args.triton_queue_delay_us),
                           "--ort-threads", str(args.triton_ort_threads), "--instances", str(args.triton_instances)],
@@ -248,7 +256,7 @@ def main() -> None:
                r'^nv_inference_request_success\{.*model="quickdraw".*\} (\S+)',
                # Requests h2load abandons when its time is up are counted CANCELED, not failed: they are not answers.
                r'^nv_inference_request_failure\{(?!.*reason="CANCELED").*model="quickdraw".*\} (\S+)',
-               [args.triton_python, top1, "triton", "127.0.0.1:7662", str(data)]),
+               [args.triton_python, top1, "triton", "127.0.0.1:7662", str(data)], args.triton_pythonpath),
     ]
     only = set(args.only.split(",")) if args.only else None
     with open(args.results, "a") as results:
