@@ -135,6 +135,8 @@ size_t cdk_winograd_size(int c, int N);
 void cdk_winograd_pack(const int8_t *w, int c, int N, int16_t *packed);
 void cdk_winograd_pool2_reference(CDK_WINOGRAD_POOL2_ARGS);
 void cdk_winograd_pool2_avx2(CDK_WINOGRAD_POOL2_ARGS);
+/// The pooled pixels the AVX2 kernel computes for `pixels` (taken 2 at a time: a spare one is zero).
+static inline int cdk_winograd_padded_pixels(int pixels) { return (pixels + 1) / 2 * 2; }
 
 void cdk_im2col_reference(const CDoodleKernels_ConvShape *s, const uint8_t *in, uint8_t pad_value, uint8_t *out,
                          size_t row_bytes);
@@ -151,6 +153,7 @@ void cdk_maxpool_avx512(const uint8_t *in, int in_w, int c, int k_h, int k_w, in
 /// Peak multiply-accumulate rates (see CDoodleKernels_peak_macs_per_second); only on the matching architecture.
 double cdk_peak_avx512vnni(double seconds);
 double cdk_peak_avx2(double seconds);
+double cdk_peak_avx2_int16(double seconds);
 double cdk_peak_neon_dotprod(double seconds);
 double cdk_peak_neon_i8mm(double seconds);
 

@@ -186,6 +186,11 @@ int CDoodleKernels_winograd_pays(CDoodleKernels_ISA isa) {
 
 size_t CDoodleKernels_winograd_packed_size(int c, int N) { return cdk_winograd_size(c, N); }
 
+size_t CDoodleKernels_winograd_madds(CDoodleKernels_ISA isa, int c, int N, int out_h, int out_w) {
+    if (!CDoodleKernels_winograd_pays(isa) || cdk_winograd_size(c, N) == 0 || out_h < 2 || out_w < 2) return 0;
+    return (size_t)16 * (size_t)cdk_winograd_padded_pixels((out_h / 2) * (out_w / 2)) * (size_t)c * (size_t)N;
+}
+
 void CDoodleKernels_pack_winograd(const int8_t *w, int c, int N, void *packed) {
     if (cdk_winograd_size(c, N) == 0) return;  // no such packing: nothing to write
     cdk_winograd_pack(w, c, N, (int16_t *)packed);
@@ -365,6 +370,16 @@ double CDoodleKernels_peak_macs_per_second(CDoodleKernels_ISA isa, double second
 #endif
     default: return 0;
     }
+}
+
+double CDoodleKernels_peak_winograd_madds_per_second(CDoodleKernels_ISA isa, double seconds) {
+    if (!CDoodleKernels_winograd_pays(isa) || !CDoodleKernels_isa_supported(isa)) return 0;
+#if defined(__x86_64__)
+    return cdk_peak_avx2_int16(seconds);
+#else
+    (void)seconds;
+    return 0;
+#endif
 }
 
 const char *CDoodleKernels_cpu_model(void) {

@@ -41,6 +41,16 @@ __attribute__((target("avx512f,avx512vnni"))) double cdk_peak_avx512vnni(double 
     return result;
 }
 
+/// Uses the 12 accumulators' sums, so that the loop computing them is not removed.
+__attribute__((target("avx2"))) static void keep(const __m256i acc[12]) {
+    int32_t lanes[8], sink = 0;
+    for (int i = 0; i < 12; i++) {
+        _mm256_storeu_si256((__m256i *)lanes, acc[i]);
+        for (int j = 0; j < 8; j++) sink += lanes[j];
+    }
+    __asm__ volatile("" : : "r"(sink));
+}
+
 /// vpmaddubsw (32 u8 x s8 products in 16-bit pairs) + vpmaddwd by ones + vpaddd: the instructions of onnxruntime's
 /// AVX2 int8 kernels; the AVX2 path adds one vpsignb per step to stay exact.
 __attribute__((target("avx2"))) double cdk_peak_avx2(double seconds) {
@@ -54,17 +64,27 @@ __attribute__((target("avx2"))) double cdk_peak_avx2(double seconds) {
         __asm__ volatile("" : "+x"(a));
         acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones));
     }, 12.0 * 32.0)
-    int32_t lanes[8], sink = 0;
-    for (int i = 0; i < 12; i++) {
-        _mm256_storeu_si256((__m256i *)lanes, acc[i]);
-        for (int j = 0; j < 8; j++) sink += lanes[j];
-    }
-    __asm__ volatile("" : : "r"(sink));
+    keep(acc);
+    return result;
+}
+
+/// vpmaddwd (16 int16 products in 32-bit pairs) + vpaddd: the instructions of the AVX2 path's Winograd convolutions
+/// (winograd.c), whose multiply-adds are int16 ones.
+__attribute__((target("avx2"))) double cdk_peak_avx2_int16(double seconds) {
+    __m256i acc[12];
+    for (int i = 0; i < 12; i++) acc[i] = _mm256_set1_epi32(i);
+    __m256i a = _mm256_set1_epi32(0x00010002), b = _mm256_set1_epi32(0x00030001);
+    CDK_PEAK_LOOP(for (int i = 0; i < 12; i++) {
+        __asm__ volatile("" : "+x"(a));
+        acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(a, b));
+    }, 12.0 * 16.0)
+    keep(acc);
     return result;
 }
 #else
 double cdk_peak_avx512vnni(double seconds) { (void)seconds; return 0; }
 double cdk_peak_avx2(double seconds) { (void)seconds; return 0; }
+double cdk_peak_avx2_int16(double seconds) { (void)seconds; return 0; }
 #endif
 
 #if defined(__aarch64__)

@@ -212,7 +212,7 @@ AVX2 static void finish(const int32_t *M, size_t pos_stride, int t, int n0, int 
 AVX2 void cdk_winograd_pool2_avx2(CDK_WINOGRAD_POOL2_ARGS) {
     const int ph = out_h / 2, pw = out_w / 2, tiles = ph * pw;
     if (tiles <= 0) return;
-    const int padded = (tiles + 1) / 2 * 2;  // pooled pixels are taken 2 at a time; a spare one is zero
+    const int padded = cdk_winograd_padded_pixels(tiles);
     const size_t v_bytes = (size_t)16 * (size_t)padded * (size_t)c * sizeof(int16_t);
     const size_t m_bytes = (size_t)16 * (size_t)padded * (size_t)N * sizeof(int32_t);
     uint8_t *buffers = scratch_for(v_bytes + m_bytes);

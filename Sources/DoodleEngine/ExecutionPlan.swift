@@ -221,6 +221,14 @@ extension PlanStep {
         }
     }
 
+    /// The int16 multiply-adds per image of a convolution run by Winograd on `isa` (CDoodleKernels_winograd_madds);
+    /// 0 for any other step.
+    func winogradMadds(isa: KernelISA) -> Int {
+        guard case .conv(_, _, let shape, _, _, let gemm, let border) = self, gemm.winograd != nil,
+              border?.pooled == true else { return 0 }
+        return CDoodleKernels_winograd_madds(isa.c, shape.in_c, Int32(gemm.n), shape.out_h, shape.out_w)
+    }
+
     /// The model's multiply-accumulates per image over the outputs the step computes (not counting work on zero taps
     /// added for the kernels).
     func macs(_ plan: ExecutionPlan) -> Int {

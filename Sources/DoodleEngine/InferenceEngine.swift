@@ -122,12 +122,14 @@ public final class InferenceEngine: @unchecked Sendable {
         (self.plan.logitsParams.scale, self.plan.logitsParams.zeroPoint)
     }
 
-    /// Time spent in each step over `repeats` runs of a batch, for benchmarks: (description, MACs per image,
-    /// seconds per image). Steps run in plan order, each over the whole batch.
-    public func profileSteps(images: UnsafeRawBufferPointer, count: Int, scratch: InferenceScratch,
-                             repeats: Int) throws -> [(step: String, macsPerImage: Int, secondsPerImage: Double)] {
+    /// Time spent in each step over `repeats` runs of a batch, for benchmarks: (description, the model's MACs per
+    /// image, the int16 multiply-adds per image of a step run by Winograd (0 for others), seconds per image). Steps
+    /// run in plan order, each over the whole batch.
+    public func profileSteps(images: UnsafeRawBufferPointer, count: Int, scratch: InferenceScratch, repeats: Int)
+        throws -> [(step: String, macsPerImage: Int, winogradMaddsPerImage: Int, secondsPerImage: Double)]
+    {
         try self.forward(images: images, count: count, scratch: scratch)  // warm
-        var out: [(String, Int, Double)] = []
+        var out: [(String, Int, Int, Double)] = []
         for step in self.plan.steps {
             let start = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<repeats {
@@ -138,7 +140,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 }
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(repeats * count)
-            out.append((step.summary(self.plan), step.macs(self.plan), seconds))
+            out.append((step.summary(self.plan), step.macs(self.plan), step.winogradMadds(isa: self.isa), seconds))
         }
         return out
     }

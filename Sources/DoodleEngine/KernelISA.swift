@@ -49,6 +49,12 @@ public enum KernelISA: Int, Sendable, CaseIterable, CustomStringConvertible {
         CDoodleKernels_peak_macs_per_second(self.c, seconds)
     }
 
+    /// Measured peak int16 multiply-adds per second of the instructions this path's Winograd convolutions run on
+    /// (vpmaddwd + vpaddd for AVX2); 0 where the path runs none.
+    public func measuredWinogradPeak(seconds: Double = 0.3) -> Double {
+        CDoodleKernels_peak_winograd_madds_per_second(self.c, seconds)
+    }
+
     /// The CPU's model name as the operating system reports it.
     public static var cpuModel: String { String(cString: CDoodleKernels_cpu_model()) }
 

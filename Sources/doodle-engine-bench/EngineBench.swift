@@ -32,6 +32,9 @@ struct EngineBench {
         // i8mm), not a nominal clock.
         let peakMacs = isa.measuredPeak()
         if let batch = profileBatch {
+            // A convolution run by Winograd does fewer multiplies than the model's MACs, in int16: its share is of
+            // its own instructions' peak (vpmaddwd + vpaddd), over the multiply-adds it performs.
+            let winogradPeak = isa.measuredWinogradPeak()
             // Per-layer throughput: each step timed alone over the batch.
             let scratch = engine.makeScratch(maxBatch: batch)
             let steps = try images.withUnsafeBytes { px in
@@ -40,7 +43,15 @@ struct EngineBench {
             for s in steps {
                 var row: [String: Any] = ["engine": "doodled-\(isa)", "batch": batch, "step": s.step,
                                           "us_per_image": s.secondsPerImage * 1e6, "cpu": KernelISA.cpuModel]
-                if s.macsPerImage > 0 {
+                if s.winogradMaddsPerImage > 0 {
+                    let madds = Double(s.winogradMaddsPerImage) / s.secondsPerImage
+                    row["macs_per_s"] = Double(s.macsPerImage) / s.secondsPerImage
+                    row["winograd_madds_per_s"] = madds
+                    if winogradPeak > 0 {
+                        row["share_of_peak"] = madds / winogradPeak
+                        row["peak_winograd_madds_per_s"] = winogradPeak
+                    }
+                } else if s.macsPerImage > 0 {
                     let macs = Double(s.macsPerImage) / s.secondsPerImage
                     row["macs_per_s"] = macs
                     if peakMacs > 0 { row["share_of_peak"] = macs / peakMacs; row["peak_macs_per_s"] = peakMacs }

@@ -120,6 +120,11 @@ struct InferenceEngineTests {
         }
         #expect(winograd == (isa == .avx2 ? ["conv 3x3 32->48 @14x14 + maxpool 2x2 (Winograd)",
                                              "conv 3x3 48->128 @7x7 + maxpool 2x2 (Winograd)"] : []))
+        // What the benchmarks divide by the vpmaddwd peak: 16 per pooled pixel (taken 2 at a time), input and
+        // output channel; 49 pooled pixels of conv2 make 50, conv3's 9 make 10.
+        let madds = engine.plan.steps.map { $0.winogradMadds(isa: isa) }.filter { $0 > 0 }
+        #expect(madds == (isa == .avx2 ? [16 * 50 * 32 * 48, 16 * 10 * 48 * 128] : []))
+        #expect((isa.measuredWinogradPeak(seconds: 0.01) > 0) == (isa == .avx2))
     }
 
     @Test("every kernel path gives the reference path's bits on all 2,000 golden images, at batch 1 and 37",

@@ -98,6 +98,9 @@ int CDoodleKernels_winograd_pays(CDoodleKernels_ISA isa);
 /// Bytes of a 3 x 3 convolution's weights (c input, N output channels) transformed for
 /// CDoodleKernels_conv3x3_pool2_winograd_u8; 0 where the shape does not suit it (c % 16, N % 8, c <= 1,500).
 size_t CDoodleKernels_winograd_packed_size(int c, int N);
+/// The int16 multiply-adds CDoodleKernels_conv3x3_pool2_winograd_u8 performs on `isa` for one image (16 per pooled
+/// pixel, input and output channel, spare pooled pixels included); 0 where `isa` runs no Winograd kernel.
+size_t CDoodleKernels_winograd_madds(CDoodleKernels_ISA isa, int c, int N, int out_h, int out_w);
 /// Transforms weights given as for CDoodleKernels_pack_weights (`w[n * 9c + (ky * 3 + kx) * c + ci]`) into a
 /// buffer of CDoodleKernels_winograd_packed_size bytes, 64-byte aligned.
 void CDoodleKernels_pack_winograd(const int8_t *w, int c, int N, void *packed);
@@ -123,6 +126,10 @@ void CDoodleKernels_add_const_u8(const uint8_t *a, int32_t za, float sa, const f
 /// vpmaddwd + vpaddd (ymm) for AVX2; sdot for NEON dotprod, usmmla for i8mm. 0 where the path has no such peak (reference) or the
 /// CPU lacks it. Benchmarks divide by it to report a share of peak.
 double CDoodleKernels_peak_macs_per_second(CDoodleKernels_ISA isa, double seconds);
+
+/// Sustained int16 multiply-adds per second of the instructions `isa`'s Winograd convolutions run on (vpmaddwd +
+/// vpaddd for AVX2), measured for `seconds`; 0 where the path runs no convolution by Winograd.
+double CDoodleKernels_peak_winograd_madds_per_second(CDoodleKernels_ISA isa, double seconds);
 
 /// A short description of the CPU (model name from the OS), for benchmark headers; never NULL.
 const char *CDoodleKernels_cpu_model(void);
