@@ -20,6 +20,7 @@
 #include "internal.h"
 
 #if defined(__x86_64__)
+#include "requant_avx2.h"
 #include <immintrin.h>
 #include <stdlib.h>
 
@@ -63,8 +64,7 @@ AVX2 static uint8_t *shift_activations(const uint8_t *src, size_t len) {
 typedef struct {
     __m256i bias[2];  // bias + shift correction
     __m256 scale[2];
-    __m256 lo, hi;
-    __m256i zp;
+    cdk_requant_bounds bounds;
     int count;  // valid columns (1...16)
 } Panel;
 
@@ -78,26 +78,15 @@ AVX2 static Panel make_panel(int N, int n0, const int32_t *bias, const int32_t *
         pc.bias[j] = _mm256_loadu_si256((const __m256i *)(b + 8 * j));
         pc.scale[j] = _mm256_loadu_ps(s + 8 * j);
     }
-    pc.lo = _mm256_set1_ps(rq ? (float)(rq->lo - rq->zero_point) : 0.0f);
-    pc.hi = _mm256_set1_ps(rq ? (float)(rq->hi - rq->zero_point) : 0.0f);
-    pc.zp = _mm256_set1_epi32(rq ? rq->zero_point : 0);
+    pc.bounds = cdk_requant_bounds_of(rq);
     return pc;
-}
-
-/// Requantises like cdk_requant: multiply in float, clamp, round to nearest even (MXCSR's default), add the zero point.
-AVX2 static inline __attribute__((always_inline)) __m256i requant(__m256i acc, __m256 scale, const Panel *pc) {
-    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
-    v = _mm256_min_ps(_mm256_max_ps(v, pc->lo), pc->hi);
-    return _mm256_add_epi32(_mm256_cvtps_epi32(v), pc->zp);
 }
 
 /// Stores a half panel's 8 columns (count <= 8): one requantisation instead of two.
 AVX2 static inline __attribute__((always_inline)) void
 epilogue_half(__m256i acc0, const Panel *pc, uint8_t *restrict C8, int32_t *restrict C32, size_t offset) {
     if (C8) {
-        const __m256i q32 = requant(acc0, pc->scale[0], pc);
-        const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q32), _mm256_extracti128_si256(q32, 1));
-        const __m128i bytes = _mm_packus_epi16(q16, q16);
+        const __m128i bytes = cdk_bytes_of_avx2(cdk_requant_avx2(acc0, pc->scale[0], &pc->bounds));
         if (pc->count == 8) {
             _mm_storel_epi64((__m128i *)(C8 + offset), bytes);
         } else {
@@ -117,7 +106,8 @@ epilogue_half(__m256i acc0, const Panel *pc, uint8_t *restrict C8, int32_t *rest
 AVX2 static inline __attribute__((always_inline)) void
 epilogue(__m256i acc0, __m256i acc1, const Panel *pc, uint8_t *restrict C8, int32_t *restrict C32, size_t offset) {
     if (C8) {
-        const __m256i q16 = _mm256_packs_epi32(requant(acc0, pc->scale[0], pc), requant(acc1, pc->scale[1], pc));
+        const __m256i q16 = _mm256_packs_epi32(cdk_requant_avx2(acc0, pc->scale[0], &pc->bounds),
+                                               cdk_requant_avx2(acc1, pc->scale[1], &pc->bounds));
         const __m256i q8 = _mm256_packus_epi16(q16, q16);
         // Lane 0 holds columns 0-3 and 8-11, lane 1 columns 4-7 and 12-15.
         const __m128i bytes = _mm_unpacklo_epi32(_mm256_castsi256_si128(q8), _mm256_extracti128_si256(q8, 1));

@@ -111,6 +111,7 @@ void cdk_winograd_pool2_reference(CDK_WINOGRAD_POOL2_ARGS) {
 }
 
 #if defined(__x86_64__)
+#include "requant_avx2.h"
 #include <immintrin.h>
 
 #define AVX2 __attribute__((target("avx2")))
@@ -185,7 +186,7 @@ products(const int16_t *V, int c, const int16_t *U, int b0, const int blocks, in
 
 /// Output transform, pool, bias and requantisation (as the AVX2 GEMM's epilogue) of pooled pixel t's 8 channels from n0.
 AVX2 static void finish(const int32_t *M, size_t pos_stride, int t, int n0, int N, const CDoodleKernels_Requant *rq,
-                        uint8_t *dst) {
+                        const cdk_requant_bounds *bounds, uint8_t *dst) {
     __m256i m[16];
     for (int p = 0; p < 16; p++)
         m[p] = _mm256_loadu_si256((const __m256i *)(M + (size_t)p * pos_stride + (size_t)t * (size_t)N + (size_t)n0));
@@ -200,13 +201,8 @@ AVX2 static void finish(const int32_t *M, size_t pos_stride, int t, int n0, int 
         best = _mm256_max_epi32(best, _mm256_max_epi32(y0, y1));
     }
     const __m256i acc = _mm256_add_epi32(_mm256_srai_epi32(best, 2), _mm256_loadu_si256((const __m256i *)(rq->bias + n0)));
-    const __m256i zp = _mm256_set1_epi32(rq->zero_point);
-    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(rq->scale + n0));
-    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps((float)(rq->lo - rq->zero_point))),
-                      _mm256_set1_ps((float)(rq->hi - rq->zero_point)));
-    const __m256i q32 = _mm256_add_epi32(_mm256_cvtps_epi32(v), zp);
-    const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q32), _mm256_extracti128_si256(q32, 1));
-    _mm_storel_epi64((__m128i *)(dst + n0), _mm_packus_epi16(q16, q16));
+    const __m256i q32 = cdk_requant_avx2(acc, _mm256_loadu_ps(rq->scale + n0), bounds);
+    _mm_storel_epi64((__m128i *)(dst + n0), cdk_bytes_of_avx2(q32));
 }
 
 AVX2 void cdk_winograd_pool2_avx2(CDK_WINOGRAD_POOL2_ARGS) {
@@ -248,9 +244,10 @@ AVX2 void cdk_winograd_pool2_avx2(CDK_WINOGRAD_POOL2_ARGS) {
         }
     }
     const size_t pos_stride = (size_t)padded * (size_t)N;
+    const cdk_requant_bounds bounds = cdk_requant_bounds_of(rq);
     for (int t = 0; t < tiles; t++) {
         uint8_t *dst = out + (size_t)(t / pw) * out_pitch + (size_t)(t % pw) * ldc;
-        for (int n0 = 0; n0 < N; n0 += 8) finish(M, pos_stride, t, n0, N, rq, dst);
+        for (int n0 = 0; n0 < N; n0 += 8) finish(M, pos_stride, t, n0, N, rq, &bounds, dst);
     }
 }
 #endif
