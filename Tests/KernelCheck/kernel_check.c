@@ -262,8 +262,10 @@ int main(int argc, char **argv) {
     }
     printf(" (best: %s)\n", isa_names[CDoodleKernels_best_isa()]);
     // The shipped model's layers (v4; v3's 864 x 384 and 40 channels too), then shapes that exercise every tile and panel remainder.
+    // One row takes whole panels several at a time on AVX2 ({1, 384, 345}); 2 and 3 rows do not ({3, 300, 200},
+    // {2, 37, 75}).
     static const int model_gemms[][3] = {{64, 1152, 384}, {1, 1152, 384}, {64, 384, 345}, {7, 384, 345},
-                                         {64, 864, 384}};
+                                         {64, 864, 384}, {1, 384, 345}, {3, 300, 200}, {2, 37, 75}};
     static const int conv_shapes[][5] = {{28, 28, 1, 3, 4}, {14, 14, 32, 3, 3}, {7, 7, 48, 3, 3}, {7, 7, 40, 3, 3},
                                          {5, 9, 4, 2, 1}, {3, 3, 8, 1, 2}, {1, 13, 12, 3, 3}};
     for (int isa = 0; isa < CDoodleKernels_ISA_count; isa++) {
