@@ -1,7 +1,7 @@
 // The AVX2 requantisation both AVX2 kernels end with (the GEMM in gemm_avx2.c, the Winograd convolution in
 // winograd.c): cdk_requant on 8 lanes at once, bit for bit.
-#ifndef CDK_REQUANT_AVX2_H
-#define CDK_REQUANT_AVX2_H
+#ifndef CDOODLEKERNELS_REQUANT_AVX2_H
+#define CDOODLEKERNELS_REQUANT_AVX2_H
 
 #if defined(__x86_64__)
 #include "internal.h"
