@@ -2,7 +2,8 @@
 // with the 2 x 2 max pool that follows it fused, as the engine runs them; the two dense layers at batch 64) a given
 // number of times on one kernel path, for bench/engine/count-instructions. `separate` runs a convolution, then the
 // pool, as two calls (the engine's way before they were fused).
-//   model_layers ISA ITERATIONS LAYER [separate]   (ISA as CDoodleKernels_ISA; LAYER 0-4)
+//   model_layers ISA ITERATIONS LAYER [separate]   (ISA as CDoodleKernels_ISA; LAYER 0-6: 5 and 6 are the dense
+//   layers at batch 1)
 #include "CDoodleKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,8 @@ int main(int argc, char **argv) {
     int iters = atoi(argv[2]), li = atoi(argv[3]);
     L layers[] = {{"conv1", 1, 3, 4, 28, 28, 32, 0, 0}, {"conv2", 32, 3, 3, 14, 14, 48, 0, 0},
                   {"conv3", 48, 3, 3, 7, 7, 128, 0, 0}, {"dense1152x384 b64", 0, 0, 0, 0, 0, 384, 64, 1152},
-                  {"dense384x345 b64", 0, 0, 0, 0, 0, 345, 64, 384}};
+                  {"dense384x345 b64", 0, 0, 0, 0, 0, 345, 64, 384}, {"dense1152x384 b1", 0, 0, 0, 0, 0, 384, 1, 1152},
+                  {"dense384x345 b1", 0, 0, 0, 0, 0, 345, 1, 384}};
     srand(1);
     L l = layers[li];
     int K = l.dense_M ? l.dense_K : l.kh * l.kw * l.c;
