@@ -30,22 +30,14 @@
 
 /// The thread's buffer for shifted activations: `len` bytes of a' then `len` bytes of |a'|. It only grows (to the
 /// largest input a thread has seen, a few hundred KiB for batched dense layers) and is never freed.
-static _Thread_local uint8_t *shift_buffer;
-static _Thread_local size_t shift_capacity;
+static _Thread_local cdk_thread_buffer shift_buffer;
 
 /// Writes a' = a ^ 0x80 and |a'| for `len` bytes of `src`; returns the a' copy (|a'| follows it at + len), or NULL
 /// when memory runs out.
 AVX2 static uint8_t *shift_activations(const uint8_t *src, size_t len) {
-    if (2 * len + 32 > shift_capacity) {
-        size_t capacity = shift_capacity ? shift_capacity : 4096;
-        while (capacity < 2 * len + 32) capacity *= 2;
-        void *p = NULL;
-        if (posix_memalign(&p, 64, capacity) != 0) return NULL;
-        free(shift_buffer);
-        shift_buffer = p;
-        shift_capacity = capacity;
-    }
-    uint8_t *shifted = shift_buffer, *magnitude = shift_buffer + len;
+    uint8_t *shifted = cdk_thread_buffer_reserve(&shift_buffer, 2 * len + 32);
+    if (!shifted) return NULL;
+    uint8_t *magnitude = shifted + len;
     const __m256i flip = _mm256_set1_epi8((char)0x80);
     size_t i = 0;
     for (; i + 32 <= len; i += 32) {

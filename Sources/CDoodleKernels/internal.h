@@ -4,6 +4,7 @@
 
 #include "CDoodleKernels.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CDK_PANEL 16  // output columns per packed panel
@@ -86,6 +87,28 @@ static inline const uint8_t *cdk_row_cursor_next(cdk_row_cursor *cur) {
         cur->line += cur->in_pitch;
     }
     return cur->line + (size_t)(cur->ox++) * cur->c;
+}
+
+/// A thread's working buffer, 64-byte aligned, that only grows (to the largest request its thread has made) and is
+/// never freed. Kernels keep one in a `static _Thread_local` variable.
+typedef struct {
+    void *data;
+    size_t capacity;
+} cdk_thread_buffer;
+
+/// At least `bytes` of `b` (its contents not kept when it grows), or NULL when memory runs out. Grows to `bytes`
+/// rounded up to a power of two from 4 KiB, so a thread that sees a few sizes reallocates a few times.
+static inline void *cdk_thread_buffer_reserve(cdk_thread_buffer *b, size_t bytes) {
+    if (bytes > b->capacity) {
+        size_t capacity = b->capacity ? b->capacity : 4096;
+        while (capacity < bytes) capacity *= 2;
+        void *p = NULL;
+        if (posix_memalign(&p, 64, capacity) != 0) return NULL;
+        free(b->data);
+        b->data = p;
+        b->capacity = capacity;
+    }
+    return b->data;
 }
 
 /// Scalar requantisation; every SIMD path rounds exactly like this (clamp in float, then nearest-even).

@@ -202,7 +202,7 @@ void CDoodleKernels_conv3x3_pool2_winograd_u8(CDoodleKernels_ISA isa, const uint
                                               size_t out_pitch) {
     if (cdk_winograd_size(c, N) == 0) return;  // no weights can have been packed for this shape
 #if defined(__x86_64__)
-    if (isa == CDoodleKernels_ISA_avx2 && CDoodleKernels_isa_supported(isa)) {
+    if (CDoodleKernels_winograd_pays(isa)) {
         cdk_winograd_pool2_avx2(in, in_pitch, c, out_h, out_w, (const int16_t *)packed, N, rq, out, ldc, out_pitch);
         return;
     }
@@ -373,7 +373,7 @@ double CDoodleKernels_peak_macs_per_second(CDoodleKernels_ISA isa, double second
 }
 
 double CDoodleKernels_peak_winograd_madds_per_second(CDoodleKernels_ISA isa, double seconds) {
-    if (!CDoodleKernels_winograd_pays(isa) || !CDoodleKernels_isa_supported(isa)) return 0;
+    if (!CDoodleKernels_winograd_pays(isa)) return 0;
 #if defined(__x86_64__)
     return cdk_peak_avx2_int16(seconds);
 #else

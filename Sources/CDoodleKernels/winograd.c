@@ -116,20 +116,8 @@ void cdk_winograd_pool2_reference(CDK_WINOGRAD_POOL2_ARGS) {
 
 #define AVX2 __attribute__((target("avx2")))
 
-/// The thread's buffers: transformed patches (int16) then products (int32), grown to the largest layer seen.
-static _Thread_local void *scratch;
-static _Thread_local size_t scratch_capacity;
-
-static void *scratch_for(size_t bytes) {
-    if (bytes > scratch_capacity) {
-        void *p = NULL;
-        if (posix_memalign(&p, 64, bytes) != 0) return NULL;
-        free(scratch);
-        scratch = p;
-        scratch_capacity = bytes;
-    }
-    return scratch;
-}
+/// The thread's buffers: transformed patches (int16) then products (int32).
+static _Thread_local cdk_thread_buffer scratch;
 
 /// V[p][t][c] = B^T d B for every pooled pixel t, 16 channels a vector.
 AVX2 static void transform_input(const uint8_t *in, size_t in_pitch, int c, int pw, int tiles, int16_t *V,
@@ -211,7 +199,7 @@ AVX2 void cdk_winograd_pool2_avx2(CDK_WINOGRAD_POOL2_ARGS) {
     const int padded = cdk_winograd_padded_pixels(tiles);
     const size_t v_bytes = (size_t)16 * (size_t)padded * (size_t)c * sizeof(int16_t);
     const size_t m_bytes = (size_t)16 * (size_t)padded * (size_t)N * sizeof(int32_t);
-    uint8_t *buffers = scratch_for(v_bytes + m_bytes);
+    uint8_t *buffers = cdk_thread_buffer_reserve(&scratch, v_bytes + m_bytes);
     if (!buffers) {
         cdk_winograd_pool2_reference(in, in_pitch, c, out_h, out_w, U, N, rq, out, ldc, out_pitch);
         return;

@@ -224,8 +224,7 @@ extension PlanStep {
     /// The int16 multiply-adds per image of a convolution run by Winograd on `isa` (CDoodleKernels_winograd_madds);
     /// 0 for any other step.
     func winogradMadds(isa: KernelISA) -> Int {
-        guard case .conv(_, _, let shape, _, _, let gemm, let border) = self, gemm.winograd != nil,
-              border?.pooled == true else { return 0 }
+        guard case .conv(_, _, let shape, _, _, let gemm, _) = self, gemm.winograd != nil else { return 0 }
         return CDoodleKernels_winograd_madds(isa.c, shape.in_c, Int32(gemm.n), shape.out_h, shape.out_w)
     }
 
