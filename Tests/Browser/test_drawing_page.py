@@ -11,6 +11,7 @@ path prefix. Screenshots go to Tests/Browser/out/.
 import gzip
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -39,10 +40,32 @@ DOODLED = os.environ.get("DOODLED", str(ROOT / ".build" / "debug" / "doodled"))
 CANVAS = 480  # the canvas's CSS size in the test window
 
 
+def _listener_ports():
+    """Ports below the kernel's ephemeral range, from a random start: no outgoing connection (chromium's,
+    urllib's) can take one between the check and the listener's bind, as it can take a port bind(0) gave."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    first, last = (max(1024, low - 16384), low - 1) if low > 2048 else (1024, 65535)
+    start = random.randint(first, last)
+    for offset in range(last - first + 1):
+        yield first + (start - first + offset) % (last - first + 1)
+
+
+_PORTS = _listener_ports()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port on 127.0.0.1 that can be bound now and that this module has not handed out before."""
+    for port in _PORTS:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port on 127.0.0.1")
 
 
 def wait_until_up(url, tries=200):

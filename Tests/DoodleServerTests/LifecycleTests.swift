@@ -46,9 +46,10 @@ struct DoodledProcess {
         return up && !self.child.hasExited
     }
 
-    /// Starts doodled and waits until it serves. A port picked by `freePort()` can be taken by another test's
-    /// outgoing connection before doodled binds it; a daemon that exits during start-up is started again on new
-    /// ports (up to `attempts` times), so tests that restart a daemon many times do not fail on that race.
+    /// Starts doodled and waits until it serves. A port picked by `freePort()` lies outside the range outgoing
+    /// connections draw from, but another process on the machine may still bind it before doodled does; a daemon
+    /// that exits during start-up is started again on new ports (up to `attempts` times), so tests that restart a
+    /// daemon many times do not fail on that race.
     static func startServing(_ arguments: [String] = [], environment: [String: String] = [:],
                              attempts: Int = 3) async throws -> DoodledProcess {
         var last: DoodledProcess?

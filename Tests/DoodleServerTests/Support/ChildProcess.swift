@@ -112,22 +112,62 @@ final class ExitStatus: Sendable {
     let status = Locked<Int32?>(nil)
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a listener a test starts.
+///
+/// Taken below the kernel's ephemeral range (`ip_local_port_range`), from which every outgoing connection and
+/// every bind to port 0 draws its port: a port from inside it could be taken by another test's connection between
+/// this check and the daemon's bind (a CI run failed once that way: "Address already in use"). No port is handed
+/// out twice in one test process, and each is checked free with a bind before it is returned.
 func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            _ = bind(fd, pointer, length)
-            return getsockname(fd, pointer, &length)
+    ListenerPorts.shared.next()
+}
+
+/// Hands out listener ports for `freePort()`: a walk from a random start through the ports below the ephemeral
+/// range, skipping any that cannot be bound now.
+final class ListenerPorts: Sendable {
+    static let shared = ListenerPorts()
+
+    private let range: ClosedRange<Int>
+    private let cursor: Locked<Int>
+
+    private init() {
+        let ephemeralLow = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
+            .flatMap { $0.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } } ?? 32768
+        // 16,384 ports under the ephemeral range, never the privileged ones; if that range starts very low, ports
+        // above it (its upper end is at most 65535, and such kernels are rare) are still better than failing.
+        let upper = ephemeralLow - 1
+        self.range = upper >= 2048 ? max(1024, upper - 16383)...upper : 1024...65535
+        self.cursor = Locked(Int.random(in: self.range))
+    }
+
+    func next() -> Int {
+        for _ in 0..<self.range.count {
+            let port = self.cursor.withLock { cursor -> Int in
+                let port = cursor
+                cursor = cursor == self.range.upperBound ? self.range.lowerBound : cursor + 1
+                return port
+            }
+            if Self.canBind(port) { return port }
+        }
+        preconditionFailure("no free TCP port on 127.0.0.1 in \(self.range)")
+    }
+
+    /// True when 127.0.0.1:`port` can be bound now without SO_REUSEADDR (stricter than doodled's listeners:
+    /// a port some connection still holds in TIME_WAIT is skipped too).
+    private static func canBind(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
         }
     }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// How much longer than usual the tests' waits may take: `DOODLE_TEST_TIME_SCALE` (default 1), for runs under a
